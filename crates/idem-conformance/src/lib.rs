@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+
+pub mod cases;
+mod macros;
+mod skip;
+mod subject;
+
+pub use skip::{is_required, skip};
+pub use subject::Subject;
+
+#[doc(hidden)]
+pub use tokio as __tokio;

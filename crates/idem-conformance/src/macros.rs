@@ -1,0 +1,82 @@
+//! The macro that stamps one test per case for a backend.
+
+/// Stamps one `#[tokio::test]` per conformance case.
+///
+/// `$setup` is an `async fn() -> Option<Subject>`: it builds the store under
+/// test (a fresh one per test, since each test has its own runtime), or
+/// returns [`crate::skip`]'s `None` when its server is missing. With
+/// `unreachable: $down`, a store of the same kind that cannot reach its
+/// server, the suite also checks that an outage is an error, never "absent".
+///
+/// The test crate must depend on `tokio`.
+///
+/// # Examples
+/// ```ignore
+/// async fn memory() -> Option<idem_conformance::Subject> {
+///     Some(idem_conformance::Subject::new("memory", Arc::new(MemoryStore::new())))
+/// }
+/// idem_conformance::conformance_tests!(memory);
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($setup:path) => {
+        $crate::conformance_tests!(@cases (@stamp $setup));
+    };
+    ($setup:path, unreachable: $down:path) => {
+        $crate::conformance_tests!(@cases (@stamp $setup));
+        $crate::conformance_tests!(@stamp $down; unreachable_store_is_an_error);
+    };
+    (@stamp $setup:path; $($case:ident)*) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                if let Some(subject) = $setup().await {
+                    $crate::cases::$case(&subject).await;
+                }
+            }
+        )*
+    };
+    (@names; $($case:ident)*) => {
+        &[$(stringify!($case)),*]
+    };
+    (@cases ($($head:tt)*)) => {
+        $crate::conformance_tests! { $($head)*;
+            find_returns_none_for_absent_key
+            store_then_find_returns_the_value
+            store_overwrites_the_value
+            remove_deletes_and_reports_it
+            exists_follows_the_record
+            stored_record_expires_after_its_ttl
+            store_over_a_claim_clears_its_lease
+            claim_on_absent_key_acquires
+            claim_on_live_record_returns_it_and_writes_nothing
+            claim_tokens_are_fresh
+            complete_with_token_writes_the_final_record
+            complete_with_wrong_token_is_lease_lost
+            complete_after_remove_is_lease_lost
+            complete_twice_is_lease_lost
+            release_with_token_frees_the_key
+            release_with_wrong_token_keeps_the_record
+            release_leaves_completed_records_alone
+            expired_claim_can_be_claimed_again
+            lost_lease_rejects_the_first_worker
+            completed_record_expires_after_retention
+            expired_record_is_invisible_to_every_operation
+            engine_executes_then_replays
+            engine_reports_in_flight_while_running
+            engine_reports_mismatch_for_another_fingerprint
+            engine_release_lets_a_retry_run_again
+            engine_releases_the_key_when_the_handler_panics
+            engine_keeps_a_not_retained_marker
+            engine_surfaces_store_errors
+            racing_claims_have_exactly_one_winner
+            racing_requests_run_the_handler_once
+            many_keys_in_parallel
+            values_are_binary_safe
+            keys_with_punctuation_work
+            key_of_255_characters_works
+            empty_and_over_long_keys_are_rejected
+            scopes_with_the_same_key_are_independent
+        }
+    };
+}

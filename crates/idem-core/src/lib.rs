@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod ext;
+mod fingerprint;
+mod key;
+mod protocol;
+mod record;
+mod secret;
+mod store;
+
+pub use error::{BoxError, Error, Result};
+pub use ext::IdempotencyStoreExt;
+pub use fingerprint::{Fingerprint, FingerprintBuilder};
+pub use key::{
+    DEFAULT_PREFIX, IdempotencyKey, KeyError, KeySpace, MAX_KEY_LEN, MAX_PREFIX_LEN,
+    MAX_SCOPE_LEN, MAX_STORE_KEY_LEN, Scope, StoreKey,
+};
+pub use protocol::{Completion, DEFAULT_LEASE, DEFAULT_RETENTION, Idempotency, Outcome};
+pub use record::{Record, RecordState, StoredResponse};
+pub use secret::redact_url;
+pub use store::{Claim, IdempotencyStore, LeaseToken, PurgeExpired};
+
+// Backends implement the trait with `#[idem_core::async_trait]`, so they need
+// not depend on async-trait themselves.
+#[doc(hidden)]
+pub use async_trait::async_trait;

@@ -1,0 +1,316 @@
+//! What a store keeps for one key, and its versioned binary encoding.
+//!
+//! Layout: the magic bytes `ID`, one version byte, then the record in
+//! [postcard](https://docs.rs/postcard). Decoding borrows from the stored
+//! bytes, so a replayed body is a slice of what the store returned, not a copy.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Fingerprint, Result};
+
+const MAGIC: [u8; 2] = *b"ID";
+const VERSION: u8 = 1;
+const HEADER_LEN: usize = MAGIC.len() + 1;
+
+/// One key's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The fingerprint of the request that claimed the key.
+    pub fingerprint: Fingerprint,
+    /// When the key was claimed (or the record written), by the app server's clock.
+    pub created_at: SystemTime,
+    /// Where the key is in its life.
+    pub state: RecordState,
+}
+
+/// Where a key is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordState {
+    /// A handler is running; its lease lasts `lease` from `created_at`.
+    InProgress {
+        /// The lease the claim was taken with.
+        lease: Duration,
+    },
+    /// The handler finished and its response is kept.
+    Completed(StoredResponse),
+    /// The handler finished with `status`, but the response was too large to
+    /// keep. A retry is told so and never runs the handler again.
+    CompletedNotRetained {
+        /// The status the handler answered with.
+        status: u16,
+    },
+}
+
+/// A response as it is kept for replay.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoredResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The replayable headers, names in lower case, in order.
+    pub headers: Vec<(String, Bytes)>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl StoredResponse {
+    /// The size the response takes in a record, roughly: body plus headers.
+    pub fn size(&self) -> usize {
+        self.body.len()
+            + self
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum::<usize>()
+    }
+}
+
+impl Record {
+    /// A fresh in-progress record, as written by a claim.
+    pub fn in_progress(fingerprint: Fingerprint, lease: Duration) -> Self {
+        Self {
+            fingerprint,
+            created_at: SystemTime::now(),
+            state: RecordState::InProgress { lease },
+        }
+    }
+
+    /// Encodes the record.
+    pub fn encode(&self) -> Bytes {
+        let wire = WireRecord {
+            fingerprint: self.fingerprint.as_bytes(),
+            created_at_ms: millis_since_epoch(self.created_at),
+            state: match &self.state {
+                RecordState::InProgress { lease } => WireState::InProgress {
+                    lease_ms: lease.as_millis().min(u64::MAX as u128) as u64,
+                },
+                RecordState::Completed(response) => WireState::Completed {
+                    status: response.status,
+                    headers: response
+                        .headers
+                        .iter()
+                        .map(|(n, v)| (n.as_str(), serde_bytes::Bytes::new(v)))
+                        .collect(),
+                    body: &response.body,
+                },
+                RecordState::CompletedNotRetained { status } => {
+                    WireState::CompletedNotRetained { status: *status }
+                }
+            },
+        };
+        let size = HEADER_LEN
+            + 64
+            + match &self.state {
+                RecordState::Completed(r) => r.size() + 8 * r.headers.len(),
+                _ => 0,
+            };
+        let mut out = Vec::with_capacity(size);
+        out.extend_from_slice(&MAGIC);
+        out.push(VERSION);
+        let out = postcard::to_extend(&wire, out).expect("encoding into a Vec cannot fail");
+        Bytes::from(out)
+    }
+
+    /// Decodes bytes written by [`Record::encode`]. Bytes of another shape, or
+    /// of an unknown version, give [`Error::CorruptRecord`]; decoding never
+    /// panics. The body of the result shares `bytes`' memory.
+    pub fn decode(bytes: &Bytes) -> Result<Self> {
+        if bytes.len() < HEADER_LEN || bytes[..2] != MAGIC {
+            return Err(Error::corrupt("not an idem record (bad magic)", None));
+        }
+        if bytes[2] != VERSION {
+            return Err(Error::corrupt(
+                format!("unknown record version {}", bytes[2]),
+                None,
+            ));
+        }
+        let payload = &bytes[HEADER_LEN..];
+        let (wire, rest): (WireRecord<'_>, &[u8]) = postcard::take_from_bytes(payload)
+            .map_err(|e| Error::corrupt("undecodable record", Some(Box::new(e))))?;
+        if !rest.is_empty() {
+            return Err(Error::corrupt("trailing bytes after the record", None));
+        }
+        let fingerprint = Fingerprint::from_bytes(
+            wire.fingerprint
+                .try_into()
+                .map_err(|_| Error::corrupt("fingerprint is not 32 bytes", None))?,
+        );
+        let created_at = UNIX_EPOCH
+            .checked_add(Duration::from_millis(wire.created_at_ms))
+            .ok_or_else(|| Error::corrupt("creation time out of range", None))?;
+        let state = match wire.state {
+            WireState::InProgress { lease_ms } => RecordState::InProgress {
+                lease: Duration::from_millis(lease_ms),
+            },
+            WireState::Completed {
+                status,
+                headers,
+                body,
+            } => RecordState::Completed(StoredResponse {
+                status,
+                headers: headers
+                    .into_iter()
+                    .map(|(n, v)| (n.to_owned(), bytes.slice_ref(v)))
+                    .collect(),
+                body: bytes.slice_ref(body),
+            }),
+            WireState::CompletedNotRetained { status } => {
+                RecordState::CompletedNotRetained { status }
+            }
+        };
+        Ok(Self {
+            fingerprint,
+            created_at,
+            state,
+        })
+    }
+
+    /// Whether the record is finished (kept with or without its response).
+    pub fn is_completed(&self) -> bool {
+        !matches!(self.state, RecordState::InProgress { .. })
+    }
+}
+
+fn millis_since_epoch(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis().min(u64::MAX as u128) as u64)
+        .unwrap_or(0)
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireRecord<'a> {
+    #[serde(borrow, with = "serde_bytes")]
+    fingerprint: &'a [u8],
+    created_at_ms: u64,
+    #[serde(borrow)]
+    state: WireState<'a>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireState<'a> {
+    InProgress {
+        lease_ms: u64,
+    },
+    Completed {
+        status: u16,
+        #[serde(borrow)]
+        headers: Vec<(&'a str, &'a serde_bytes::Bytes)>,
+        #[serde(with = "serde_bytes")]
+        body: &'a [u8],
+    },
+    CompletedNotRetained {
+        status: u16,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Record {
+        Record {
+            fingerprint: Fingerprint::of_request("POST", "/p", b"{}"),
+            created_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+            state: RecordState::Completed(StoredResponse {
+                status: 201,
+                headers: vec![
+                    ("content-type".into(), Bytes::from_static(b"application/json")),
+                    ("location".into(), Bytes::from_static(b"/p/1")),
+                ],
+                body: Bytes::from_static(b"{\"id\":1}"),
+            }),
+        }
+    }
+
+    #[test]
+    fn round_trip_every_state() {
+        let fp = Fingerprint::of_request("POST", "/", b"");
+        for state in [
+            RecordState::InProgress {
+                lease: Duration::from_secs(60),
+            },
+            RecordState::CompletedNotRetained { status: 200 },
+            sample().state,
+        ] {
+            let record = Record {
+                fingerprint: fp,
+                created_at: UNIX_EPOCH + Duration::from_millis(5),
+                state,
+            };
+            assert_eq!(Record::decode(&record.encode()).unwrap(), record);
+        }
+    }
+
+    #[test]
+    fn decoded_body_shares_the_stored_bytes() {
+        let bytes = sample().encode();
+        let record = Record::decode(&bytes).unwrap();
+        let RecordState::Completed(resp) = record.state else {
+            panic!("not completed")
+        };
+        let range = bytes.as_ptr_range();
+        assert!(range.contains(&resp.body.as_ptr()));
+    }
+
+    #[test]
+    fn unknown_version_and_bad_magic_are_typed_errors() {
+        let mut bytes = sample().encode().to_vec();
+        bytes[2] = 99;
+        assert!(matches!(
+            Record::decode(&Bytes::from(bytes.clone())),
+            Err(Error::CorruptRecord { .. })
+        ));
+        bytes[0] = b'X';
+        assert!(matches!(
+            Record::decode(&Bytes::from(bytes)),
+            Err(Error::CorruptRecord { .. })
+        ));
+        assert!(Record::decode(&Bytes::new()).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Record::decode(&Bytes::from(data));
+        }
+
+        #[test]
+        fn arbitrary_payload_after_a_valid_header_never_panics(
+            data in proptest::collection::vec(any::<u8>(), 0..512)
+        ) {
+            let mut bytes = b"ID\x01".to_vec();
+            bytes.extend(data);
+            let _ = Record::decode(&Bytes::from(bytes));
+        }
+
+        #[test]
+        fn truncated_or_flipped_records_never_panic(cut in 0usize..200, flip in 0usize..200, bit in 0u8..8) {
+            let mut bytes = sample().encode().to_vec();
+            if flip < bytes.len() { bytes[flip] ^= 1 << bit; }
+            bytes.truncate(cut.min(bytes.len()));
+            let _ = Record::decode(&Bytes::from(bytes));
+        }
+
+        #[test]
+        fn round_trip_arbitrary_responses(
+            status in 100u16..600,
+            body in proptest::collection::vec(any::<u8>(), 0..2048),
+            headers in proptest::collection::vec(("[a-z-]{1,20}", proptest::collection::vec(any::<u8>(), 0..40)), 0..6),
+            ms in 0u64..4_000_000_000_000,
+        ) {
+            let record = Record {
+                fingerprint: Fingerprint::of_request("POST", "/x", &body),
+                created_at: UNIX_EPOCH + Duration::from_millis(ms),
+                state: RecordState::Completed(StoredResponse {
+                    status,
+                    headers: headers.into_iter().map(|(n, v)| (n, Bytes::from(v))).collect(),
+                    body: Bytes::from(body),
+                }),
+            };
+            prop_assert_eq!(Record::decode(&record.encode()).unwrap(), record);
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The storage trait every backend implements.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{Result, StoreKey};
+
+/// Proof that the caller holds a key's claim. Fresh and unique for every
+/// successful [`IdempotencyStore::claim`]; [`complete`](IdempotencyStore::complete)
+/// and [`release`](IdempotencyStore::release) only act while it still matches.
+///
+/// # Examples
+/// ```
+/// use idem_core::LeaseToken;
+/// let a = LeaseToken::generate();
+/// let b = LeaseToken::generate();
+/// assert_ne!(a, b);
+/// assert_eq!(LeaseToken::parse(&a.to_string()), Some(a));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LeaseToken(uuid::Uuid);
+
+impl LeaseToken {
+    /// A new random token (a version 4 UUID).
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+
+    /// Parses the text form produced by `to_string()`.
+    pub fn parse(text: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(text).ok().map(Self)
+    }
+
+    /// The token's 16 bytes, for backends that store it as binary.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    /// Rebuilds a token from its 16 bytes.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(uuid::Uuid::from_bytes(bytes))
+    }
+}
+
+impl fmt::Debug for LeaseToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LeaseToken({})", self.0)
+    }
+}
+
+impl fmt::Display for LeaseToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.as_hyphenated(), f)
+    }
+}
+
+/// What [`IdempotencyStore::claim`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key was absent or expired: the caller now holds it with this token.
+    Acquired(LeaseToken),
+    /// A live record exists (in progress or completed); nothing was written.
+    /// These are its bytes, as given to `claim` or `complete`.
+    Existing(Bytes),
+}
+
+/// A key-value store that can run the idempotency protocol safely.
+///
+/// Values are opaque bytes; the protocol engine ([`crate::Idempotency`])
+/// decides what they mean. Every record has an expiry. **An expired record
+/// is invisible to every method**, whether or not the backend has deleted it
+/// yet. Where the backend has a clock of its own (Redis, SQL servers), expiry
+/// is computed by that clock, so app servers with skewed clocks agree.
+///
+/// A record is either *in progress* (written by [`claim`](Self::claim), holding a
+/// lease token) or *plain* (written by [`store`](Self::store) or
+/// [`complete`](Self::complete), holding none).
+///
+/// Errors: a store that cannot be reached returns [`crate::Error::Unavailable`],
+/// never "absent". The conformance suite (`idem-conformance`) checks every
+/// sentence of this contract; a backend passes it or is not done.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync + fmt::Debug {
+    /// Reads the value of a live record.
+    ///
+    /// # Behaviour
+    /// Returns the bytes last written for `key` by `claim`, `store` or
+    /// `complete`, or `None` if there is no record or it has expired.
+    async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>>;
+
+    /// Writes `value` under `key`, live for `ttl` (an upsert).
+    ///
+    /// # Behaviour
+    /// Replaces any record, in progress or not, and clears its lease token.
+    /// The record expires `ttl` after the write. A zero `ttl` is rounded up to
+    /// the backend's smallest expiry (one millisecond or one second).
+    async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()>;
+
+    /// Deletes the record under `key`.
+    ///
+    /// # Behaviour
+    /// Returns whether a live record was deleted. Deleting an absent or expired
+    /// key is not an error.
+    async fn remove(&self, key: &StoreKey) -> Result<bool>;
+
+    /// Whether a live record exists under `key`.
+    async fn exists(&self, key: &StoreKey) -> Result<bool>;
+
+    /// Takes the key for one caller, if nobody holds it.
+    ///
+    /// # Behaviour
+    /// **Atomic**: if `key` is absent or expired, writes `pending` with a fresh
+    /// [`LeaseToken`], live for `lease`, and returns [`Claim::Acquired`]. If a
+    /// live record exists (in progress or plain), writes nothing and returns
+    /// [`Claim::Existing`] with its bytes. However many callers race on one key,
+    /// on however many processes, exactly one acquires it.
+    async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim>;
+
+    /// Swaps the caller's in-progress record for its final value.
+    ///
+    /// # Behaviour
+    /// **Atomic and fenced**: only if the live record under `key` is in progress
+    /// with `token`, replaces it by the plain record `value`, live for
+    /// `ttl`. Otherwise (the lease expired, the key was claimed again, removed,
+    /// or stored over) writes nothing and returns [`crate::Error::LeaseLost`].
+    async fn complete(
+        &self,
+        key: &StoreKey,
+        token: &LeaseToken,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<()>;
+
+    /// Gives the key back without a result.
+    ///
+    /// # Behaviour
+    /// **Atomic and fenced**: deletes the record only if it is in progress with
+    /// `token`, and returns whether it did. Any other record is left alone.
+    async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool>;
+}
+
+#[async_trait]
+impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
+    async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
+        (**self).find(key).await
+    }
+    async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()> {
+        (**self).store(key, value, ttl).await
+    }
+    async fn remove(&self, key: &StoreKey) -> Result<bool> {
+        (**self).remove(key).await
+    }
+    async fn exists(&self, key: &StoreKey) -> Result<bool> {
+        (**self).exists(key).await
+    }
+    async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
+        (**self).claim(key, pending, lease).await
+    }
+    async fn complete(
+        &self,
+        key: &StoreKey,
+        token: &LeaseToken,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<()> {
+        (**self).complete(key, token, value, ttl).await
+    }
+    async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
+        (**self).release(key, token).await
+    }
+}
+
+/// An optional ability: deleting expired records in bulk.
+///
+/// Stores whose backend expires records by itself (Redis, moka) do not need
+/// it. SQL stores implement it; the conformance suite checks it where a test
+/// setup says it exists.
+#[async_trait]
+pub trait PurgeExpired: IdempotencyStore {
+    /// Deletes every expired record and returns how many were deleted.
+    async fn purge_expired(&self) -> Result<u64>;
+}

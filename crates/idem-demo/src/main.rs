@@ -1,0 +1,2 @@
+//! idem-demo: not written yet.
+fn main() {}

@@ -1,0 +1,1 @@
+//! idem-mssql: not written yet.

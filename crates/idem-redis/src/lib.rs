@@ -1,0 +1,1 @@
+//! idem-redis: not written yet.

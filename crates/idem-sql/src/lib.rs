@@ -1,0 +1,1 @@
+//! idem-sql: not written yet.

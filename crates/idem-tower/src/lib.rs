@@ -1,0 +1,1 @@
+//! idem-tower: not written yet.

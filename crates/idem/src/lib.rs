@@ -1,0 +1,1 @@
+//! idem: not written yet.

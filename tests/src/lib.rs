@@ -1,0 +1,1 @@
+//! Test support: where each backend's server comes from.
