@@ -49,7 +49,10 @@ impl std::fmt::Debug for SlotDebug {
 
 impl FlawedStore {
     fn new(flaw: Flaw) -> Self {
-        Self { flaw, map: Mutex::new(HashMap::new()) }
+        Self {
+            flaw,
+            map: Mutex::new(HashMap::new()),
+        }
     }
 
     fn live(&self, key: &StoreKey) -> Option<Slot> {
@@ -59,10 +62,16 @@ impl FlawedStore {
     }
 
     fn put(&self, key: &StoreKey, value: Bytes, token: Option<LeaseToken>, ttl: Duration) {
-        let slot = Slot { value, token, expires_at: Instant::now() + ttl };
-        self.map.lock().unwrap().insert(key.as_str().to_owned(), SlotDebug(slot));
+        let slot = Slot {
+            value,
+            token,
+            expires_at: Instant::now() + ttl,
+        };
+        self.map
+            .lock()
+            .unwrap()
+            .insert(key.as_str().to_owned(), SlotDebug(slot));
     }
-
 }
 
 #[async_trait]
@@ -98,12 +107,24 @@ impl IdempotencyStore for FlawedStore {
                 return Ok(Claim::Existing(slot.value.clone()));
             }
         }
-        let slot = Slot { value: pending, token: Some(token), expires_at: Instant::now() + lease };
+        let slot = Slot {
+            value: pending,
+            token: Some(token),
+            expires_at: Instant::now() + lease,
+        };
         map.insert(key.as_str().to_owned(), SlotDebug(slot));
         Ok(Claim::Acquired(token))
     }
-    async fn complete(&self, key: &StoreKey, token: &LeaseToken, value: Bytes, ttl: Duration) -> Result<()> {
-        let held = self.live(key).is_some_and(|s| s.token.as_ref() == Some(token));
+    async fn complete(
+        &self,
+        key: &StoreKey,
+        token: &LeaseToken,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<()> {
+        let held = self
+            .live(key)
+            .is_some_and(|s| s.token.as_ref() == Some(token));
         if held || self.flaw == Flaw::UnfencedComplete {
             self.put(key, value, None, ttl);
             Ok(())
@@ -112,7 +133,9 @@ impl IdempotencyStore for FlawedStore {
         }
     }
     async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
-        let held = self.live(key).is_some_and(|s| s.token.as_ref() == Some(token));
+        let held = self
+            .live(key)
+            .is_some_and(|s| s.token.as_ref() == Some(token));
         if held || self.flaw == Flaw::UnfencedRelease {
             self.map.lock().unwrap().remove(key.as_str());
             return Ok(true);
@@ -128,7 +151,11 @@ struct Down {
 }
 
 fn outage<T>(honest: bool, absent: T) -> Result<T> {
-    if honest { Err(Error::unavailable("down", "connection refused")) } else { Ok(absent) }
+    if honest {
+        Err(Error::unavailable("down", "connection refused"))
+    } else {
+        Ok(absent)
+    }
 }
 
 #[async_trait]
@@ -167,7 +194,9 @@ macro_rules! case {
 /// Runs `case` on its own task and reports whether it passed.
 async fn passes(store: Arc<dyn IdempotencyStore>, case: Case) -> bool {
     let subject = Subject::new("flawed", store).with_short_ttl(Duration::from_millis(100));
-    tokio::spawn(async move { case(&subject).await }).await.is_ok()
+    tokio::spawn(async move { case(&subject).await })
+        .await
+        .is_ok()
 }
 
 async fn check(flaw: Flaw, must_fail: &[(&str, Case)]) {
@@ -187,7 +216,10 @@ async fn check(flaw: Flaw, must_fail: &[(&str, Case)]) {
 async fn a_non_atomic_claim_is_caught() {
     check(
         Flaw::NonAtomicClaim,
-        &[case!(racing_claims_have_exactly_one_winner), case!(racing_requests_run_the_handler_once)],
+        &[
+            case!(racing_claims_have_exactly_one_winner),
+            case!(racing_requests_run_the_handler_once),
+        ],
     )
     .await;
 }
@@ -226,7 +258,10 @@ async fn an_unfenced_complete_is_caught() {
 async fn an_unfenced_release_is_caught() {
     check(
         Flaw::UnfencedRelease,
-        &[case!(release_with_wrong_token_keeps_the_record), case!(release_leaves_completed_records_alone)],
+        &[
+            case!(release_with_wrong_token_keeps_the_record),
+            case!(release_leaves_completed_records_alone),
+        ],
     )
     .await;
 }
@@ -234,8 +269,14 @@ async fn an_unfenced_release_is_caught() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_outage_read_as_absent_is_caught() {
     let (name, case) = case!(unreachable_store_is_an_error);
-    assert!(passes(Arc::new(Down { honest: true }), case).await, "{name} fails on an honest outage");
-    assert!(!passes(Arc::new(Down { honest: false }), case).await, "{name} missed an outage read as absent");
+    assert!(
+        passes(Arc::new(Down { honest: true }), case).await,
+        "{name} fails on an honest outage"
+    );
+    assert!(
+        !passes(Arc::new(Down { honest: false }), case).await,
+        "{name} missed an outage read as absent"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -262,8 +303,15 @@ async fn the_reference_store_passes_every_case() {
         keys_with_punctuation_work key_of_255_characters_works empty_and_over_long_keys_are_rejected
         scopes_with_the_same_key_are_independent
     );
-    assert_eq!(every.len(), cases::ALL.len(), "this list is missing a case of the suite");
+    assert_eq!(
+        every.len(),
+        cases::ALL.len(),
+        "this list is missing a case of the suite"
+    );
     for (name, case) in every {
-        assert!(passes(Arc::new(FlawedStore::new(Flaw::None)), case).await, "{name} failed on the reference store");
+        assert!(
+            passes(Arc::new(FlawedStore::new(Flaw::None)), case).await,
+            "{name} failed on the reference store"
+        );
     }
 }

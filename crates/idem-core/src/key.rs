@@ -264,8 +264,14 @@ mod tests {
     #[test]
     fn scoped_keys_never_collide() {
         let space = KeySpace::default();
-        let a = space.key(&Scope::new("a:1").unwrap(), &IdempotencyKey::new("x").unwrap());
-        let b = space.key(&Scope::new("a").unwrap(), &IdempotencyKey::new("1:x").unwrap());
+        let a = space.key(
+            &Scope::new("a:1").unwrap(),
+            &IdempotencyKey::new("x").unwrap(),
+        );
+        let b = space.key(
+            &Scope::new("a").unwrap(),
+            &IdempotencyKey::new("1:x").unwrap(),
+        );
         assert_ne!(a, b);
     }
 

@@ -13,8 +13,8 @@ pub use error::{BoxError, Error, Result};
 pub use ext::IdempotencyStoreExt;
 pub use fingerprint::{Fingerprint, FingerprintBuilder};
 pub use key::{
-    DEFAULT_PREFIX, IdempotencyKey, KeyError, KeySpace, MAX_KEY_LEN, MAX_PREFIX_LEN,
-    MAX_SCOPE_LEN, MAX_STORE_KEY_LEN, Scope, StoreKey,
+    DEFAULT_PREFIX, IdempotencyKey, KeyError, KeySpace, MAX_KEY_LEN, MAX_PREFIX_LEN, MAX_SCOPE_LEN,
+    MAX_STORE_KEY_LEN, Scope, StoreKey,
 };
 pub use protocol::{Completion, DEFAULT_LEASE, DEFAULT_RETENTION, Idempotency, Outcome};
 pub use record::{Record, RecordState, StoredResponse};

@@ -217,7 +217,8 @@ impl Idempotency {
                 let elapsed = record.created_at.elapsed().unwrap_or_default();
                 let left = lease.saturating_sub(elapsed);
                 Outcome::InFlight {
-                    retry_after: left.clamp(Duration::from_secs(1), lease.max(Duration::from_secs(1))),
+                    retry_after: left
+                        .clamp(Duration::from_secs(1), lease.max(Duration::from_secs(1))),
                 }
             }
             RecordState::Completed(response) => Outcome::Replayed(response),

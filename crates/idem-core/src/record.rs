@@ -217,7 +217,10 @@ mod tests {
             state: RecordState::Completed(StoredResponse {
                 status: 201,
                 headers: vec![
-                    ("content-type".into(), Bytes::from_static(b"application/json")),
+                    (
+                        "content-type".into(),
+                        Bytes::from_static(b"application/json"),
+                    ),
                     ("location".into(), Bytes::from_static(b"/p/1")),
                 ],
                 body: Bytes::from_static(b"{\"id\":1}"),

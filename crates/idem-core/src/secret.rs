@@ -48,7 +48,10 @@ mod tests {
             redact_url("mysql://root:pa:ss@db:3306/test?ssl=true"),
             "mysql://root:***@db:3306/test?ssl=true"
         );
-        assert_eq!(redact_url("redis://:pw@127.0.0.1/0"), "redis://:***@127.0.0.1/0");
+        assert_eq!(
+            redact_url("redis://:pw@127.0.0.1/0"),
+            "redis://:***@127.0.0.1/0"
+        );
         assert_eq!(redact_url("redis://user@host"), "redis://user@host");
         assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
         assert_eq!(redact_url("memory://"), "memory://");

@@ -85,7 +85,9 @@ mod tests {
 
     #[test]
     fn weights_respect_both_limits() {
-        let cap = Capacity::unbounded().with_max_entries(100).with_max_bytes(1000);
+        let cap = Capacity::unbounded()
+            .with_max_entries(100)
+            .with_max_bytes(1000);
         // 100 tiny entries fill the count.
         assert!(u64::from(cap.weigh(1)) * 100 <= SCALE);
         assert!(u64::from(cap.weigh(1)) * 101 > SCALE);

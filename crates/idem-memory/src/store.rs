@@ -156,9 +156,11 @@ impl MemoryStoreBuilder {
             // Admit every write: TinyLFU could refuse a new claim's record.
             .eviction_policy(EvictionPolicy::lru());
         if let Some(total) = capacity.total_weight() {
-            builder = builder.max_capacity(total).weigher(move |k: &String, v: &Slot| {
-                capacity.weigh(k.len() + v.value.len() + RECORD_OVERHEAD)
-            });
+            builder = builder
+                .max_capacity(total)
+                .weigher(move |k: &String, v: &Slot| {
+                    capacity.weigh(k.len() + v.value.len() + RECORD_OVERHEAD)
+                });
         }
         MemoryStore {
             cache: builder.build(),
@@ -170,7 +172,9 @@ impl MemoryStoreBuilder {
 #[async_trait]
 impl IdempotencyStore for MemoryStore {
     async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
-        Ok(self.live(self.cache.get(key.as_str()).await).map(|s| s.value))
+        Ok(self
+            .live(self.cache.get(key.as_str()).await)
+            .map(|s| s.value))
     }
 
     async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()> {

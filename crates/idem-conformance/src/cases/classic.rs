@@ -20,15 +20,27 @@ pub async fn find_returns_none_for_absent_key(s: &Subject) {
 /// `store` then `find` returns the same bytes.
 pub async fn store_then_find_returns_the_value(s: &Subject) {
     let key = s.fresh_key();
-    s.store().store(&key, Bytes::from_static(b"v1"), HOUR).await.unwrap();
-    assert_eq!(s.store().find(&key).await.unwrap().as_deref(), Some(&b"v1"[..]));
+    s.store()
+        .store(&key, Bytes::from_static(b"v1"), HOUR)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.store().find(&key).await.unwrap().as_deref(),
+        Some(&b"v1"[..])
+    );
 }
 
 /// `store` is an upsert: a second write replaces the first.
 pub async fn store_overwrites_the_value(s: &Subject) {
     let key = s.fresh_key();
-    s.store().store(&key, Bytes::from_static(b"first"), HOUR).await.unwrap();
-    s.store().store(&key, Bytes::from_static(b"second"), HOUR).await.unwrap();
+    s.store()
+        .store(&key, Bytes::from_static(b"first"), HOUR)
+        .await
+        .unwrap();
+    s.store()
+        .store(&key, Bytes::from_static(b"second"), HOUR)
+        .await
+        .unwrap();
     assert_eq!(
         s.store().find(&key).await.unwrap().as_deref(),
         Some(&b"second"[..])
@@ -38,17 +50,29 @@ pub async fn store_overwrites_the_value(s: &Subject) {
 /// `remove` deletes a live record and says so; removing again says it did not.
 pub async fn remove_deletes_and_reports_it(s: &Subject) {
     let key = s.fresh_key();
-    s.store().store(&key, Bytes::from_static(b"v"), HOUR).await.unwrap();
-    assert!(s.store().remove(&key).await.unwrap(), "remove of a live record must report it");
+    s.store()
+        .store(&key, Bytes::from_static(b"v"), HOUR)
+        .await
+        .unwrap();
+    assert!(
+        s.store().remove(&key).await.unwrap(),
+        "remove of a live record must report it"
+    );
     assert_eq!(s.store().find(&key).await.unwrap(), None);
-    assert!(!s.store().remove(&key).await.unwrap(), "remove of an absent key must report false");
+    assert!(
+        !s.store().remove(&key).await.unwrap(),
+        "remove of an absent key must report false"
+    );
 }
 
 /// `exists` is true exactly while a live record is there.
 pub async fn exists_follows_the_record(s: &Subject) {
     let key = s.fresh_key();
     assert!(!s.store().exists(&key).await.unwrap());
-    s.store().store(&key, Bytes::from_static(b"v"), HOUR).await.unwrap();
+    s.store()
+        .store(&key, Bytes::from_static(b"v"), HOUR)
+        .await
+        .unwrap();
     assert!(s.store().exists(&key).await.unwrap());
     s.store().remove(&key).await.unwrap();
     assert!(!s.store().exists(&key).await.unwrap());
@@ -57,23 +81,51 @@ pub async fn exists_follows_the_record(s: &Subject) {
 /// A stored record is gone once its TTL has passed.
 pub async fn stored_record_expires_after_its_ttl(s: &Subject) {
     let key = s.fresh_key();
-    s.store().store(&key, Bytes::from_static(b"v"), s.short_ttl()).await.unwrap();
-    assert!(s.store().exists(&key).await.unwrap(), "must be live before its TTL");
+    s.store()
+        .store(&key, Bytes::from_static(b"v"), s.short_ttl())
+        .await
+        .unwrap();
+    assert!(
+        s.store().exists(&key).await.unwrap(),
+        "must be live before its TTL"
+    );
     tokio::time::sleep(s.past_short_ttl()).await;
-    assert_eq!(s.store().find(&key).await.unwrap(), None, "expired record was returned by find");
-    assert!(!s.store().exists(&key).await.unwrap(), "expired record reported by exists");
+    assert_eq!(
+        s.store().find(&key).await.unwrap(),
+        None,
+        "expired record was returned by find"
+    );
+    assert!(
+        !s.store().exists(&key).await.unwrap(),
+        "expired record reported by exists"
+    );
 }
 
 /// `store` over an in-progress claim replaces it and clears the lease token.
 pub async fn store_over_a_claim_clears_its_lease(s: &Subject) {
     let key = s.fresh_key();
     let token = acquired(
-        s.store().claim(&key, Bytes::from_static(b"pending"), HOUR).await.unwrap(),
+        s.store()
+            .claim(&key, Bytes::from_static(b"pending"), HOUR)
+            .await
+            .unwrap(),
         "first claim",
     );
-    s.store().store(&key, Bytes::from_static(b"plain"), HOUR).await.unwrap();
-    let done = s.store().complete(&key, &token, Bytes::from_static(b"late"), HOUR).await;
-    assert!(matches!(done, Err(Error::LeaseLost)), "complete after store must be LeaseLost, got {done:?}");
+    s.store()
+        .store(&key, Bytes::from_static(b"plain"), HOUR)
+        .await
+        .unwrap();
+    let done = s
+        .store()
+        .complete(&key, &token, Bytes::from_static(b"late"), HOUR)
+        .await;
+    assert!(
+        matches!(done, Err(Error::LeaseLost)),
+        "complete after store must be LeaseLost, got {done:?}"
+    );
     assert!(!s.store().release(&key, &token).await.unwrap());
-    assert_eq!(s.store().find(&key).await.unwrap().as_deref(), Some(&b"plain"[..]));
+    assert_eq!(
+        s.store().find(&key).await.unwrap().as_deref(),
+        Some(&b"plain"[..])
+    );
 }

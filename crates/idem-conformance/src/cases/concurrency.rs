@@ -25,7 +25,13 @@ pub async fn racing_claims_have_exactly_one_winner(s: &Subject) {
                 tokio::spawn(async move {
                     barrier.wait().await;
                     let mine = Bytes::from(format!("racer-{i}"));
-                    (i, store.claim(&key, mine, Duration::from_secs(60)).await.unwrap())
+                    (
+                        i,
+                        store
+                            .claim(&key, mine, Duration::from_secs(60))
+                            .await
+                            .unwrap(),
+                    )
                 })
             })
             .collect();
@@ -37,7 +43,12 @@ pub async fn racing_claims_have_exactly_one_winner(s: &Subject) {
                 (_, Claim::Existing(bytes)) => seen.push(bytes),
             }
         }
-        assert_eq!(winners.len(), 1, "round {round}: {} winners: {winners:?}", winners.len());
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: {} winners: {winners:?}",
+            winners.len()
+        );
         let expected = format!("racer-{}", winners[0]);
         assert!(
             seen.iter().all(|b| b == expected.as_bytes()),
@@ -56,14 +67,18 @@ pub async fn racing_requests_run_the_handler_once(s: &Subject) {
     let barrier = Arc::new(Barrier::new(RACERS));
     let tasks: Vec<_> = (0..RACERS)
         .map(|_| {
-            let (engine, key, runs, barrier) = (engine.clone(), key.clone(), runs.clone(), barrier.clone());
+            let (engine, key, runs, barrier) =
+                (engine.clone(), key.clone(), runs.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
                 engine
                     .execute(&key, fp, || async {
                         runs.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(50)).await;
-                        let r = StoredResponse { status: 201, ..Default::default() };
+                        let r = StoredResponse {
+                            status: 201,
+                            ..Default::default()
+                        };
                         ((), Completion::Keep(r))
                     })
                     .await
@@ -80,7 +95,11 @@ pub async fn racing_requests_run_the_handler_once(s: &Subject) {
         }
     }
     assert_eq!(executed, 1);
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "the handler ran more than once");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the handler ran more than once"
+    );
 }
 
 /// 200 keys, 16 at a time, each claimed, completed and read back with its
@@ -96,12 +115,20 @@ pub async fn many_keys_in_parallel(s: &Subject) {
             tokio::spawn(async move {
                 let _permit = limit.acquire().await.unwrap();
                 let hour = Duration::from_secs(3600);
-                let Claim::Acquired(token) = store.claim(&key, Bytes::new(), hour).await.unwrap() else {
+                let Claim::Acquired(token) = store.claim(&key, Bytes::new(), hour).await.unwrap()
+                else {
                     panic!("fresh key {i} was taken");
                 };
                 let value = Bytes::from(format!("value-{i}"));
-                store.complete(&key, &token, value.clone(), hour).await.unwrap();
-                assert_eq!(store.find(&key).await.unwrap(), Some(value), "key {i} read another value");
+                store
+                    .complete(&key, &token, value.clone(), hour)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    store.find(&key).await.unwrap(),
+                    Some(value),
+                    "key {i} read another value"
+                );
             })
         })
         .collect();

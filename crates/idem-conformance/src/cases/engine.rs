@@ -47,7 +47,10 @@ pub async fn engine_executes_then_replays(s: &Subject) {
         })
         .await
         .unwrap();
-    assert!(matches!(first, Outcome::Executed(ref r) if r.body == "paid"), "{first:?}");
+    assert!(
+        matches!(first, Outcome::Executed(ref r) if r.body == "paid"),
+        "{first:?}"
+    );
     let retry = engine
         .execute(&key, fp("a"), || {
             runs.fetch_add(1, Ordering::SeqCst);
@@ -89,24 +92,42 @@ pub async fn engine_reports_in_flight_while_running(s: &Subject) {
         other => panic!("expected in-flight, got {other:?}"),
     }
     finish_tx.send(()).unwrap();
-    assert!(matches!(first.await.unwrap().unwrap(), Outcome::Executed(_)));
+    assert!(matches!(
+        first.await.unwrap().unwrap(),
+        Outcome::Executed(_)
+    ));
 }
 
 /// The same key with another payload is a mismatch, while running and after.
 pub async fn engine_reports_mismatch_for_another_fingerprint(s: &Subject) {
     let engine = engine(s);
     let key = s.fresh_key();
-    let token = match s.store().claim(&key, idem_core::Record::in_progress(fp("a"), engine.lease()).encode(), engine.lease()).await.unwrap() {
+    let token = match s
+        .store()
+        .claim(
+            &key,
+            idem_core::Record::in_progress(fp("a"), engine.lease()).encode(),
+            engine.lease(),
+        )
+        .await
+        .unwrap()
+    {
         Claim::Acquired(t) => t,
         Claim::Existing(_) => panic!("fresh key was taken"),
     };
     let other = engine.execute(&key, fp("b"), || keep("b")).await.unwrap();
-    assert!(matches!(other, Outcome::Mismatch), "in progress, other payload: {other:?}");
+    assert!(
+        matches!(other, Outcome::Mismatch),
+        "in progress, other payload: {other:?}"
+    );
     assert!(s.store().release(&key, &token).await.unwrap());
 
     engine.execute(&key, fp("a"), || keep("a")).await.unwrap();
     let other = engine.execute(&key, fp("b"), || keep("b")).await.unwrap();
-    assert!(matches!(other, Outcome::Mismatch), "completed, other payload: {other:?}");
+    assert!(
+        matches!(other, Outcome::Mismatch),
+        "completed, other payload: {other:?}"
+    );
 }
 
 /// A handler that asks for release leaves the key free: the retry runs again.
@@ -118,9 +139,15 @@ pub async fn engine_release_lets_a_retry_run_again(s: &Subject) {
         .await
         .unwrap();
     assert!(matches!(first, Outcome::Executed("503")));
-    assert!(!s.store().exists(&key).await.unwrap(), "a released key must be absent");
+    assert!(
+        !s.store().exists(&key).await.unwrap(),
+        "a released key must be absent"
+    );
     let retry = engine.execute(&key, fp("a"), || keep("ok")).await.unwrap();
-    assert!(matches!(retry, Outcome::Executed(_)), "the retry must run: {retry:?}");
+    assert!(
+        matches!(retry, Outcome::Executed(_)),
+        "the retry must run: {retry:?}"
+    );
 }
 
 /// A panicking handler releases the key, and the panic reaches the caller.
@@ -136,7 +163,10 @@ pub async fn engine_releases_the_key_when_the_handler_panics(s: &Subject) {
     .catch_unwind()
     .await;
     assert!(result.is_err(), "the panic must resume");
-    assert!(!s.store().exists(&key).await.unwrap(), "the key must be released after a panic");
+    assert!(
+        !s.store().exists(&key).await.unwrap(),
+        "the key must be released after a panic"
+    );
 }
 
 /// A response too large to keep is recorded as done: the retry is told, and
@@ -145,11 +175,19 @@ pub async fn engine_keeps_a_not_retained_marker(s: &Subject) {
     let engine = engine(s);
     let key = s.fresh_key();
     engine
-        .execute(&key, fp("a"), || async { ((), Completion::KeepWithoutResponse { status: 200 }) })
+        .execute(&key, fp("a"), || async {
+            ((), Completion::KeepWithoutResponse { status: 200 })
+        })
         .await
         .unwrap();
-    let retry = engine.execute(&key, fp("a"), || keep("again")).await.unwrap();
-    assert!(matches!(retry, Outcome::ReplayedNotRetained { status: 200 }), "{retry:?}");
+    let retry = engine
+        .execute(&key, fp("a"), || keep("again"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(retry, Outcome::ReplayedNotRetained { status: 200 }),
+        "{retry:?}"
+    );
 }
 
 /// A store error reaches the caller as an error; the handler does not run.
@@ -162,7 +200,10 @@ pub async fn engine_surfaces_store_errors(s: &Subject) {
             keep("x")
         })
         .await;
-    assert!(matches!(result, Err(Error::Unavailable { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(Error::Unavailable { .. })),
+        "{result:?}"
+    );
     assert_eq!(ran.load(Ordering::SeqCst), 0);
 }
 
@@ -171,7 +212,10 @@ pub async fn engine_surfaces_store_errors(s: &Subject) {
 struct Failing(#[allow(dead_code)] Arc<dyn IdempotencyStore>);
 
 fn down<T>() -> Result<T> {
-    Err(Error::unavailable("failing", "the store is down (on purpose)"))
+    Err(Error::unavailable(
+        "failing",
+        "the store is down (on purpose)",
+    ))
 }
 
 #[idem_core::async_trait]
@@ -212,11 +256,17 @@ pub async fn unreachable_store_is_an_error(s: &Subject) {
         ("remove", store.remove(&key).await.err()),
         ("store", store.store(&key, Bytes::new(), hour).await.err()),
         ("claim", store.claim(&key, Bytes::new(), hour).await.err()),
-        ("complete", store.complete(&key, &token, Bytes::new(), hour).await.err()),
+        (
+            "complete",
+            store.complete(&key, &token, Bytes::new(), hour).await.err(),
+        ),
         ("release", store.release(&key, &token).await.err()),
     ];
     for (op, error) in results {
         let error = error.unwrap_or_else(|| panic!("{op} on an unreachable store returned Ok"));
-        assert!(error.is_transient(), "{op}: an unreachable store must be Unavailable, got {error:?}");
+        assert!(
+            error.is_transient(),
+            "{op}: an unreachable store must be Unavailable, got {error:?}"
+        );
     }
 }

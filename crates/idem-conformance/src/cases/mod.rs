@@ -24,7 +24,9 @@ pub const ALL: &[&str] = crate::conformance_tests!(@cases (@names));
 pub(crate) fn acquired(claim: Claim, what: &str) -> LeaseToken {
     match claim {
         Claim::Acquired(token) => token,
-        Claim::Existing(_) => panic!("{what}: expected the claim to be acquired, found a live record"),
+        Claim::Existing(_) => {
+            panic!("{what}: expected the claim to be acquired, found a live record")
+        }
     }
 }
 

@@ -1,0 +1,29 @@
+//! The backends the conformance suite runs on. A new backend is one entry.
+
+/// Where a backend's server comes from.
+#[derive(Debug, Clone, Copy)]
+#[allow(dead_code)] // variants in use once their backends register
+pub(crate) enum Server {
+    /// In process or a local file: always available.
+    Embedded,
+    /// A server at the URL in this environment variable, else a testcontainers
+    /// one when a Docker engine is reachable.
+    External { env: &'static str },
+    /// Processes the test harness starts itself from this binary.
+    Spawned { binary: &'static str },
+}
+
+/// One backend: its name, the `idem-tests` test target that runs it, and its
+/// server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Backend {
+    pub(crate) name: &'static str,
+    pub(crate) test: &'static str,
+    pub(crate) server: Server,
+}
+
+pub(crate) const BACKENDS: &[Backend] = &[Backend {
+    name: "memory",
+    test: "memory",
+    server: Server::Embedded,
+}];
