@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures::FutureExt;
 
@@ -177,11 +177,7 @@ impl Idempotency {
             }
         };
 
-        let record = |state| Record {
-            fingerprint,
-            created_at: SystemTime::now(),
-            state,
-        };
+        let record = |state| Record::new(fingerprint, state, self.retention);
         let kept = match completion {
             Completion::Keep(response) => {
                 let bytes = record(RecordState::Completed(response)).encode();

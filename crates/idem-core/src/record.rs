@@ -22,6 +22,9 @@ pub struct Record {
     pub fingerprint: Fingerprint,
     /// When the key was claimed (or the record written), by the app server's clock.
     pub created_at: SystemTime,
+    /// When the store will expire the record, as the writer expected by its own
+    /// clock (the store's clock decides; this serves caches and hints).
+    pub expires_at: SystemTime,
     /// Where the key is in its life.
     pub state: RecordState,
 }
@@ -70,11 +73,25 @@ impl StoredResponse {
 impl Record {
     /// A fresh in-progress record, as written by a claim.
     pub fn in_progress(fingerprint: Fingerprint, lease: Duration) -> Self {
+        Self::new(fingerprint, RecordState::InProgress { lease }, lease)
+    }
+
+    /// A record created now that the store keeps for `ttl`.
+    pub fn new(fingerprint: Fingerprint, state: RecordState, ttl: Duration) -> Self {
+        let created_at = SystemTime::now();
         Self {
             fingerprint,
-            created_at: SystemTime::now(),
-            state: RecordState::InProgress { lease },
+            created_at,
+            expires_at: created_at.checked_add(ttl).unwrap_or(created_at),
+            state,
         }
+    }
+
+    /// How long until [`Record::expires_at`], by this machine's clock.
+    pub fn time_to_live(&self) -> Duration {
+        self.expires_at
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
     }
 
     /// Encodes the record.
@@ -82,6 +99,7 @@ impl Record {
         let wire = WireRecord {
             fingerprint: self.fingerprint.as_bytes(),
             created_at_ms: millis_since_epoch(self.created_at),
+            expires_at_ms: millis_since_epoch(self.expires_at),
             state: match &self.state {
                 RecordState::InProgress { lease } => WireState::InProgress {
                     lease_ms: lease.as_millis().min(u64::MAX as u128) as u64,
@@ -137,9 +155,13 @@ impl Record {
                 .try_into()
                 .map_err(|_| Error::corrupt("fingerprint is not 32 bytes", None))?,
         );
-        let created_at = UNIX_EPOCH
-            .checked_add(Duration::from_millis(wire.created_at_ms))
-            .ok_or_else(|| Error::corrupt("creation time out of range", None))?;
+        let time = |ms: u64| {
+            UNIX_EPOCH
+                .checked_add(Duration::from_millis(ms))
+                .ok_or_else(|| Error::corrupt("time out of range", None))
+        };
+        let created_at = time(wire.created_at_ms)?;
+        let expires_at = time(wire.expires_at_ms)?;
         let state = match wire.state {
             WireState::InProgress { lease_ms } => RecordState::InProgress {
                 lease: Duration::from_millis(lease_ms),
@@ -163,6 +185,7 @@ impl Record {
         Ok(Self {
             fingerprint,
             created_at,
+            expires_at,
             state,
         })
     }
@@ -184,6 +207,7 @@ struct WireRecord<'a> {
     #[serde(borrow, with = "serde_bytes")]
     fingerprint: &'a [u8],
     created_at_ms: u64,
+    expires_at_ms: u64,
     #[serde(borrow)]
     state: WireState<'a>,
 }
@@ -214,6 +238,7 @@ mod tests {
         Record {
             fingerprint: Fingerprint::of_request("POST", "/p", b"{}"),
             created_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+            expires_at: UNIX_EPOCH + Duration::from_millis(1_700_086_400_123),
             state: RecordState::Completed(StoredResponse {
                 status: 201,
                 headers: vec![
@@ -241,6 +266,7 @@ mod tests {
             let record = Record {
                 fingerprint: fp,
                 created_at: UNIX_EPOCH + Duration::from_millis(5),
+                expires_at: UNIX_EPOCH + Duration::from_millis(60_005),
                 state,
             };
             assert_eq!(Record::decode(&record.encode()).unwrap(), record);
@@ -307,6 +333,7 @@ mod tests {
             let record = Record {
                 fingerprint: Fingerprint::of_request("POST", "/x", &body),
                 created_at: UNIX_EPOCH + Duration::from_millis(ms),
+                expires_at: UNIX_EPOCH + Duration::from_millis(ms + 1000),
                 state: RecordState::Completed(StoredResponse {
                     status,
                     headers: headers.into_iter().map(|(n, v)| (n, Bytes::from(v))).collect(),
