@@ -1,0 +1,181 @@
+//! [`IdempotencyLayer`]: the settings, and the tower `Layer` that applies them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, Method, StatusCode, request::Parts};
+use idem_core::{Idempotency, IdempotencyStore, KeySpace};
+use tower_layer::Layer;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::service::IdempotencyService;
+
+/// What every service built by one layer shares.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    pub(crate) engine: Idempotency,
+    pub(crate) config: Config,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// A tower [`Layer`] that makes POST and PATCH (by default) safe to retry with
+/// an `Idempotency-Key` header.
+///
+/// Cheap to clone; every clone and every service it builds share one set of
+/// [`Metrics`].
+///
+/// # Examples
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use axum::{Router, routing::post};
+/// use idem_tower::IdempotencyLayer;
+///
+/// let layer = IdempotencyLayer::new(Arc::new(idem_memory::MemoryStore::new()))
+///     .with_key_required(true)
+///     .with_scope(|parts: &http::request::Parts| {
+///         parts.headers.get("x-tenant")?.to_str().ok().map(str::to_owned)
+///     })
+///     .with_lease(Duration::from_secs(30))
+///     .with_canonical_json(true);
+/// let app: Router = Router::new()
+///     .route("/payments", post(|| async { "paid" }))
+///     .layer(layer.clone());
+/// let metrics = layer.metrics();
+/// # let _ = (app, metrics);
+/// ```
+#[derive(Debug, Clone)]
+pub struct IdempotencyLayer {
+    shared: Arc<Shared>,
+}
+
+impl IdempotencyLayer {
+    /// A layer over `store` with the defaults: POST and PATCH, key optional,
+    /// global scope, 60 s lease, 24 h retention, 1 MiB body and storage limits,
+    /// raw-body fingerprints, fail closed, the default replayed headers and
+    /// keep rule ([`default_keep`](crate::default_keep)).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// let layer = idem_tower::IdempotencyLayer::new(Arc::new(idem_memory::MemoryStore::new()));
+    /// # let _ = layer;
+    /// ```
+    pub fn new(store: Arc<dyn IdempotencyStore>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                engine: Idempotency::new(store),
+                config: Config::default(),
+                metrics: Arc::default(),
+            }),
+        }
+    }
+
+    fn update(mut self, f: impl FnOnce(&mut Shared)) -> Self {
+        f(Arc::make_mut(&mut self.shared));
+        self
+    }
+
+    /// The methods the layer covers (default POST and PATCH); others pass
+    /// through untouched.
+    pub fn with_methods(self, methods: impl IntoIterator<Item = Method>) -> Self {
+        let methods = methods.into_iter().collect();
+        self.update(|s| s.config.methods = methods)
+    }
+
+    /// Whether a covered request without a key gets `400` (`true`) or passes
+    /// through untouched (`false`, the default). Use a second layer on
+    /// `route_layer` to require keys on some routes only.
+    pub fn with_key_required(self, required: bool) -> Self {
+        self.update(|s| s.config.key_required = required)
+    }
+
+    /// Scopes keys by what `scope` extracts from the request (a tenant, the
+    /// authenticated principal), so two clients choosing the same key never
+    /// meet. Without it, one global key space.
+    ///
+    /// Returning `None` means "no principal": the layer answers `401`
+    /// (`missing-scope`) and the handler does not run. Return
+    /// `Some(String::new())` to put such requests in the global scope
+    /// instead. A scope over 256 bytes or with control characters gets `400`.
+    pub fn with_scope<F>(self, scope: F) -> Self
+    where
+        F: Fn(&Parts) -> Option<String> + Send + Sync + 'static,
+    {
+        self.update(|s| s.config.scope = Some(Arc::new(scope)))
+    }
+
+    /// How long a claim holds a key (default 60 s); set it above the slowest
+    /// handler. `409` answers carry what is left of it as `Retry-After`.
+    pub fn with_lease(self, lease: Duration) -> Self {
+        self.update(|s| s.engine = s.engine.clone().with_lease(lease))
+    }
+
+    /// How long a completed response is replayed (default 24 h).
+    pub fn with_retention(self, retention: Duration) -> Self {
+        self.update(|s| s.engine = s.engine.clone().with_retention(retention))
+    }
+
+    /// The largest request body buffered for the fingerprint, in bytes
+    /// (default 1 MiB); a larger one gets `413`.
+    pub fn with_body_limit(self, bytes: usize) -> Self {
+        self.update(|s| s.config.body_limit = bytes)
+    }
+
+    /// The largest response kept for replay, in bytes of body and replayed
+    /// headers (default 1 MiB). A larger response is still returned, and the
+    /// key is recorded as "completed, response not retained": a retry gets a
+    /// `410` problem saying so, and the handler never runs again.
+    pub fn with_storage_limit(self, bytes: usize) -> Self {
+        self.update(|s| s.config.storage_limit = bytes)
+    }
+
+    /// Fingerprints JSON bodies (by `Content-Type`) in canonical form, so key
+    /// order and whitespace do not make a different payload. Off by default.
+    pub fn with_canonical_json(self, canonical: bool) -> Self {
+        self.update(|s| s.config.canonical_json = canonical)
+    }
+
+    /// When the store fails, pass the request through to the handler without
+    /// idempotency (`true`) instead of answering `503` (`false`, the default).
+    pub fn with_fail_open(self, fail_open: bool) -> Self {
+        self.update(|s| s.config.fail_open = fail_open)
+    }
+
+    /// The response headers kept and replayed (default
+    /// [`default_replayed_headers`](crate::default_replayed_headers)).
+    /// `Set-Cookie`, `Date`, `Content-Length`, request ids and rate-limit
+    /// headers are never replayed, even if listed.
+    pub fn with_replayed_headers(self, headers: impl IntoIterator<Item = HeaderName>) -> Self {
+        let headers = headers.into_iter().collect();
+        self.update(|s| s.config.replayed_headers = headers)
+    }
+
+    /// Which handler statuses are kept (default
+    /// [`default_keep`](crate::default_keep)); any other status releases the
+    /// key, so a retry runs the handler again.
+    pub fn with_keep_when<F>(self, keep: F) -> Self
+    where
+        F: Fn(StatusCode) -> bool + Send + Sync + 'static,
+    {
+        self.update(|s| s.config.keep = Arc::new(keep))
+    }
+
+    /// The storage key namespace (default prefix `idempotency:`).
+    pub fn with_key_space(self, key_space: KeySpace) -> Self {
+        self.update(|s| s.config.key_space = key_space)
+    }
+
+    /// The counters shared by this layer, its clones and their services.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+}
+
+impl<S> Layer<S> for IdempotencyLayer {
+    type Service = IdempotencyService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        IdempotencyService::new(inner, self.shared.clone())
+    }
+}

@@ -1,0 +1,137 @@
+//! Counters a user can export (Prometheus, OpenTelemetry, logs).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Live counters of what the layer did, shared by every clone of one
+/// [`IdempotencyLayer`](crate::IdempotencyLayer). Read them with
+/// [`snapshot`](Self::snapshot) or the per-counter getters.
+///
+/// # Examples
+/// ```
+/// # use std::sync::Arc;
+/// let layer = idem_tower::IdempotencyLayer::new(Arc::new(idem_memory::MemoryStore::new()));
+/// let metrics = layer.metrics();
+/// assert_eq!(metrics.snapshot().executed, 0);
+/// ```
+#[derive(Debug, Default)]
+pub struct Metrics {
+    executed: AtomicU64,
+    replayed: AtomicU64,
+    in_flight: AtomicU64,
+    mismatch: AtomicU64,
+    errors: AtomicU64,
+    released: AtomicU64,
+    rejected: AtomicU64,
+    passed_through: AtomicU64,
+}
+
+/// One reading of every [`Metrics`] counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// The handler ran under a claim (whether its result was kept or released).
+    pub executed: u64,
+    /// A stored response (or "not retained" notice) was replayed.
+    pub replayed: u64,
+    /// `409`: the key was still in progress.
+    pub in_flight: u64,
+    /// `422`: the key was used with another request.
+    pub mismatch: u64,
+    /// The store failed (answered `503`/`500`, or passed through when fail-open).
+    pub errors: u64,
+    /// Of `executed`, those whose claim was released (5xx, inner error, panic):
+    /// a retry runs the handler again.
+    pub released: u64,
+    /// `400`/`401`/`413` before reaching the store (bad or missing key, body too large).
+    pub rejected: u64,
+    /// Requests the layer did not cover (other methods, no key when optional,
+    /// or fail-open after a store error).
+    pub passed_through: u64,
+}
+
+/// What one request came to, for the counters and the tracing span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    Executed,
+    Released,
+    Replayed,
+    InFlight,
+    Mismatch,
+    Error,
+    Rejected,
+    PassedThrough,
+}
+
+impl Event {
+    /// The name recorded as the span's `outcome`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Executed => "executed",
+            Self::Released => "released",
+            Self::Replayed => "replayed",
+            Self::InFlight => "in_flight",
+            Self::Mismatch => "mismatch",
+            Self::Error => "error",
+            Self::Rejected => "rejected",
+            Self::PassedThrough => "passed_through",
+        }
+    }
+}
+
+impl Metrics {
+    pub(crate) fn record(&self, event: Event) {
+        let counter = match event {
+            Event::Executed => &self.executed,
+            Event::Released => {
+                self.executed.fetch_add(1, Relaxed);
+                &self.released
+            }
+            Event::Replayed => &self.replayed,
+            Event::InFlight => &self.in_flight,
+            Event::Mismatch => &self.mismatch,
+            Event::Error => &self.errors,
+            Event::Rejected => &self.rejected,
+            Event::PassedThrough => &self.passed_through,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// Every counter at once.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            executed: self.executed(),
+            replayed: self.replayed(),
+            in_flight: self.in_flight(),
+            mismatch: self.mismatch(),
+            errors: self.errors(),
+            released: self.released.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            passed_through: self.passed_through.load(Relaxed),
+        }
+    }
+
+    /// Handler runs under a claim.
+    pub fn executed(&self) -> u64 {
+        self.executed.load(Relaxed)
+    }
+
+    /// Replays.
+    pub fn replayed(&self) -> u64 {
+        self.replayed.load(Relaxed)
+    }
+
+    /// `409` answers.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Relaxed)
+    }
+
+    /// `422` answers.
+    pub fn mismatch(&self) -> u64 {
+        self.mismatch.load(Relaxed)
+    }
+
+    /// Store failures.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Relaxed)
+    }
+}
