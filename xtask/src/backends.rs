@@ -22,8 +22,15 @@ pub(crate) struct Backend {
     pub(crate) server: Server,
 }
 
-pub(crate) const BACKENDS: &[Backend] = &[Backend {
-    name: "memory",
-    test: "memory",
-    server: Server::Embedded,
-}];
+pub(crate) const BACKENDS: &[Backend] = &[
+    Backend {
+        name: "memory",
+        test: "memory",
+        server: Server::Embedded,
+    },
+    Backend {
+        name: "cached-memory",
+        test: "cached_memory",
+        server: Server::Embedded,
+    },
+];
