@@ -1,5 +1,8 @@
 //! Loading the config: file, environment, precedence, errors.
 
+// figment's Jail returns its own large error type.
+#![allow(clippy::result_large_err)]
+
 use std::path::Path;
 use std::time::Duration;
 
