@@ -33,4 +33,9 @@ pub(crate) const BACKENDS: &[Backend] = &[
         test: "cached_memory",
         server: Server::Embedded,
     },
+    Backend {
+        name: "sqlite",
+        test: "sqlite",
+        server: Server::Embedded,
+    },
 ];

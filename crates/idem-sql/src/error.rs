@@ -1,0 +1,45 @@
+//! sqlx errors as idem errors.
+
+use idem_core::Error;
+
+/// Maps a sqlx error: connection trouble and lock timeouts are transient
+/// ([`Error::Unavailable`]), bad configuration is [`Error::Config`], the rest
+/// [`Error::Backend`]. The sqlx error is kept as the source.
+pub(crate) fn map_err(backend: &'static str, error: sqlx::Error) -> Error {
+    use sqlx::Error as E;
+    match &error {
+        E::Io(_)
+        | E::Tls(_)
+        | E::Protocol(_)
+        | E::PoolTimedOut
+        | E::PoolClosed
+        | E::WorkerCrashed => Error::unavailable(backend, error),
+        E::Configuration(_) => Error::Config {
+            message: format!("invalid {backend} configuration"),
+            source: Some(Box::new(error)),
+        },
+        E::Database(db) if is_transient_db_error(db.code().as_deref()) => {
+            Error::unavailable(backend, error)
+        }
+        _ => Error::backend(backend, error),
+    }
+}
+
+/// Database error codes that mean "busy, try again": SQLite BUSY/LOCKED,
+/// MySQL lock wait timeout and deadlock, PostgreSQL serialization failure,
+/// deadlock, too many connections, admin shutdown and cannot-connect-now.
+fn is_transient_db_error(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "5" | "6" | "1205" | "1213" | "1040" | "40001" | "40P01" | "53300" | "57P01" | "57P03"
+        )
+    )
+}
+
+/// Whether `error` is a MySQL deadlock or lock wait timeout, which a single
+/// statement may hit under heavy contention and which is safe to retry.
+#[cfg(feature = "mysql")]
+pub(crate) fn is_retryable_conflict(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("1213" | "40001")))
+}
