@@ -1,0 +1,115 @@
+//! The demo put together: payments, the idempotency layer, chaos, the server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use idem_core::IdempotencyStore;
+use idem_tower::{IdempotencyLayer, Metrics};
+use tokio::net::TcpListener;
+
+use crate::chaos::Chaos;
+use crate::config::Config;
+use crate::db::Payments;
+use crate::routes::{self, AppState};
+
+/// The request body limit of the idempotency layer (bigger bodies get `413`).
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The payments API, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    config: Config,
+    payments: Payments,
+    layer: IdempotencyLayer,
+    chaos: Chaos,
+}
+
+impl Demo {
+    /// Opens the payments database and the idempotency store `config` names.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run() -> anyhow::Result<()> {
+    /// let demo = idem_demo::Demo::open(idem_demo::Config::new("demo.db")).await?;
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// demo.serve(listener).await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let payments = Payments::open(&config.database).await?;
+        let store = crate::store::open_store(&config.store_url()).await?;
+        Ok(Self::assemble(config, payments, store))
+    }
+
+    /// Opens the payments database, with `store` as the idempotency store
+    /// (for tests that wrap or break the store).
+    pub async fn with_store(
+        config: Config,
+        store: Arc<dyn IdempotencyStore>,
+    ) -> anyhow::Result<Self> {
+        let payments = Payments::open(&config.database).await?;
+        Ok(Self::assemble(config, payments, store))
+    }
+
+    fn assemble(config: Config, payments: Payments, store: Arc<dyn IdempotencyStore>) -> Self {
+        let layer = IdempotencyLayer::new(store)
+            .with_key_required(true)
+            .with_scope(|parts: &http::request::Parts| routes::account(&parts.headers).ok())
+            .with_canonical_json(true)
+            .with_body_limit(BODY_LIMIT)
+            .with_retention(Duration::from_secs(config.retention_secs));
+        let chaos = Chaos::new(config.chaos_drop_rate, config.chaos_mode);
+        Self {
+            config,
+            payments,
+            layer,
+            chaos,
+        }
+    }
+
+    /// The routes with the idempotency layer, without chaos.
+    pub fn router(&self) -> Router {
+        let state = AppState {
+            payments: self.payments.clone(),
+            processing_delay: Duration::from_millis(self.config.processing_delay_ms),
+        };
+        let payments = Router::new()
+            .route("/payments", post(routes::create).get(routes::list))
+            .route("/payments/{id}", get(routes::show))
+            .route_layer(self.layer.clone());
+        Router::new()
+            .merge(payments)
+            .route("/healthz", get(routes::healthz))
+            .fallback(routes::not_found)
+            .with_state(state)
+    }
+
+    /// The payments table.
+    pub fn payments(&self) -> &Payments {
+        &self.payments
+    }
+
+    /// The layer's counters (executed, replayed, in flight, mismatch, errors).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.layer.metrics()
+    }
+
+    /// The chaos option's state (how many responses were lost).
+    pub fn chaos(&self) -> &Chaos {
+        &self.chaos
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Serves the API on `listener`, with chaos when configured, until the
+    /// task is dropped.
+    pub async fn serve(self, listener: TcpListener) {
+        let service = self.chaos.wrap(self.router());
+        crate::serve::serve(listener, service).await;
+    }
+}

@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+
+pub mod app;
+pub mod chaos;
+pub mod config;
+pub mod db;
+pub mod payment;
+pub mod problem;
+pub mod routes;
+pub mod serve;
+pub mod store;
+
+pub use app::Demo;
+pub use config::Config;

@@ -1,0 +1,182 @@
+//! Starts the demo on an ephemeral port with a fresh SQLite file.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use idem_core::{Claim, Error, IdempotencyStore, LeaseToken, Result, StoreKey};
+use idem_demo::{Config, Demo};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+/// A demo serving on 127.0.0.1 until dropped.
+pub struct Running {
+    pub base: String,
+    pub demo: Demo,
+    task: JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Running {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn payment_rows(&self) -> i64 {
+        self.demo.payments().count().await.unwrap()
+    }
+}
+
+/// Starts the demo with its SQLite store, after `tune` changed the config.
+pub async fn start(tune: impl FnOnce(&mut Config)) -> Running {
+    start_inner(tune, None).await
+}
+
+/// Starts the demo with the SQLite store wrapped in a [`Switch`].
+pub async fn start_switchable(tune: impl FnOnce(&mut Config)) -> (Running, Arc<Switch>) {
+    let switch = Arc::new(Switch::default());
+    let running = start_inner(tune, Some(switch.clone())).await;
+    (running, switch)
+}
+
+async fn start_inner(tune: impl FnOnce(&mut Config), switch: Option<Arc<Switch>>) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path().join("demo.db"));
+    tune(&mut config);
+    let demo = match switch {
+        None => Demo::open(config).await.unwrap(),
+        Some(switch) => {
+            // The payments table first: it creates the file.
+            let payments = idem_demo::db::Payments::open(&config.database)
+                .await
+                .unwrap();
+            drop(payments);
+            let inner = idem_demo::store::open_store(&config.store_url())
+                .await
+                .unwrap();
+            *switch.inner.lock().unwrap() = Some(inner);
+            Demo::with_store(config, switch).await.unwrap()
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(demo.clone().serve(listener));
+    Running {
+        base,
+        demo,
+        task,
+        _dir: dir,
+    }
+}
+
+/// A store that forwards to the real one, or fails as unreachable when off.
+#[derive(Debug, Default)]
+pub struct Switch {
+    inner: std::sync::Mutex<Option<Arc<dyn IdempotencyStore>>>,
+    down: AtomicBool,
+}
+
+impl Switch {
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    fn get(&self) -> Result<Arc<dyn IdempotencyStore>> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::unavailable(
+                "switch",
+                std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "switched off"),
+            ));
+        }
+        Ok(self.inner.lock().unwrap().clone().expect("store set"))
+    }
+}
+
+#[idem_core::async_trait]
+impl IdempotencyStore for Switch {
+    async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
+        self.get()?.find(key).await
+    }
+    async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()> {
+        self.get()?.store(key, value, ttl).await
+    }
+    async fn remove(&self, key: &StoreKey) -> Result<bool> {
+        self.get()?.remove(key).await
+    }
+    async fn exists(&self, key: &StoreKey) -> Result<bool> {
+        self.get()?.exists(key).await
+    }
+    async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
+        self.get()?.claim(key, pending, lease).await
+    }
+    async fn complete(
+        &self,
+        key: &StoreKey,
+        token: &LeaseToken,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.get()?.complete(key, token, value, ttl).await
+    }
+    async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
+        self.get()?.release(key, token).await
+    }
+}
+
+/// The tutorial's payment.
+pub fn alice() -> Value {
+    json!({"amount": 99.99, "currency": "EUR", "recipient": "alice@example.com"})
+}
+
+pub fn new_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A plain client: no retries, so every status is seen as sent.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+pub async fn pay(base: &Running, key: &str, body: &Value) -> reqwest::Response {
+    http()
+        .post(base.url("/payments"))
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub fn replayed(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true")
+}
+
+/// Asserts a problem+json answer with `status`, and returns its document.
+pub async fn problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let doc: Value = response.json().await.unwrap();
+    assert!(
+        doc["type"].as_str().unwrap().starts_with("https://"),
+        "{doc}"
+    );
+    doc
+}
