@@ -1,0 +1,280 @@
+//! `cargo xtask bench`: the idempotency layer's load benchmark (not part of CI).
+//!
+//! Builds `idem-tower`'s `bench_server` example in release, starts it on
+//! 127.0.0.1 (ephemeral port) pinned to CPU 0, and drives it with `wrk` pinned
+//! to CPU 1, one scenario after the other in one run: the bare handler, the
+//! layer with a fresh key per request, and replays of one key, all on the
+//! memory store. Prints requests/s, p50 and p99 for each and the ratios to the
+//! bare handler against the targets of issue 7.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::util::{cargo, project_root, run_step};
+
+/// Sets a fresh `Idempotency-Key` per request (unique per wrk thread and run),
+/// or one constant key for replays. Every scenario sends the same request shape.
+const SCRIPT: &str = r#"
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"amount":"99.99","currency":"EUR","recipient":"alice@example.com"}'
+local mode = os.getenv("IDEM_BENCH_MODE") or "fresh"
+local run = os.getenv("IDEM_BENCH_RUN") or "0"
+local n = 0
+local prefix = run .. "-" .. tostring(math.random(1, 2000000000)) .. "-"
+function request()
+  n = n + 1
+  if mode == "replay" then
+    wrk.headers["Idempotency-Key"] = "bench-replay-key"
+  else
+    wrk.headers["Idempotency-Key"] = prefix .. n
+  end
+  return wrk.format()
+end
+"#;
+
+struct Options {
+    duration: u32,
+    warmup: u32,
+    connections: u32,
+    runtime: String,
+}
+
+struct Figures {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+    errors: String,
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let opts = parse(args)?;
+    for tool in ["wrk", "taskset"] {
+        if Command::new(tool).arg("-h").output().is_err() {
+            return Err(format!(
+                "`{tool}` not found: install it (Debian: `apt-get install -y wrk util-linux`)"
+            ));
+        }
+    }
+    run_step(
+        "cargo build --release -p idem-tower --example bench_server",
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "idem-tower",
+            "--example",
+            "bench_server",
+        ]),
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"));
+    let server_bin = target.join("release/examples/bench_server");
+
+    let mut server = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(&server_bin)
+        .env("IDEM_BENCH_RUNTIME", &opts.runtime)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not start {}: {e}", server_bin.display()))?;
+    let mut lines = BufReader::new(server.stdout.take().expect("piped")).lines();
+    let url = match lines.next() {
+        Some(Ok(line)) if line.starts_with("listening ") => line["listening ".len()..].to_owned(),
+        other => {
+            let _ = server.kill();
+            return Err(format!("bench_server did not start: {other:?}"));
+        }
+    };
+    let script = std::env::temp_dir().join(format!("idem-bench-{}.lua", std::process::id()));
+    std::fs::write(&script, SCRIPT).map_err(|e| format!("writing {}: {e}", script.display()))?;
+
+    eprintln!(
+        "\n==> server {url} on CPU 0 ({} runtime, 1 thread); wrk on CPU 1, 1 thread, {} connections, \
+         {} s warm-up + {} s per scenario",
+        opts.runtime, opts.connections, opts.warmup, opts.duration
+    );
+    let mut results = Vec::new();
+    let mut failure = None;
+    for (i, scenario) in ["bare", "fresh", "replay"].into_iter().enumerate() {
+        let wrk = |secs: u32, run: String| {
+            Command::new("taskset")
+                .args(["-c", "1", "wrk", "-t1", "--latency"])
+                .arg(format!("-c{}", opts.connections))
+                .arg(format!("-d{secs}s"))
+                .arg("-s")
+                .arg(&script)
+                .arg(format!("{url}/{scenario}"))
+                .env("IDEM_BENCH_MODE", scenario)
+                .env("IDEM_BENCH_RUN", run)
+                .output()
+        };
+        if opts.warmup > 0 {
+            let _ = wrk(opts.warmup, format!("warm{i}"));
+        }
+        let out = wrk(opts.duration, format!("run{i}")).map_err(|e| format!("wrk: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        match parse_wrk(&text) {
+            Some(f) => {
+                if f.non_2xx > 0 {
+                    failure = Some(format!("{scenario}: {} answers were not 2xx", f.non_2xx));
+                }
+                results.push((scenario, f));
+            }
+            None => {
+                failure = Some(format!("{scenario}: could not read wrk's output:\n{text}"));
+                break;
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&script);
+    drop(server.stdin.take()); // the server prints its counters and exits
+    for line in lines.map_while(Result::ok) {
+        if line.starts_with("metrics") {
+            eprintln!("server {line}");
+        }
+    }
+    let _ = server.wait();
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    report(&results);
+    Ok(())
+}
+
+fn report(results: &[(&str, Figures)]) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "\n{:<8} {:>12} {:>10} {:>10} {:>10}",
+        "scenario", "requests/s", "p50 ms", "p99 ms", "errors"
+    );
+    for (name, f) in results {
+        let _ = writeln!(
+            out,
+            "{name:<8} {:>12.0} {:>10.3} {:>10.3} {:>10}",
+            f.rps, f.p50_ms, f.p99_ms, f.errors
+        );
+    }
+    let get = |n: &str| results.iter().find(|(name, _)| *name == n).map(|(_, f)| f);
+    if let (Some(bare), Some(fresh), Some(replay)) = (get("bare"), get("fresh"), get("replay")) {
+        let check = |ok: bool| if ok { "met" } else { "MISSED" };
+        let fresh_ratio = fresh.rps / bare.rps;
+        let replay_ratio = replay.rps / bare.rps;
+        let p99_ratio = fresh.p99_ms / bare.p99_ms;
+        let _ = writeln!(
+            out,
+            "\nfresh/bare  {fresh_ratio:.2}x  (target >= 0.90x: {})",
+            check(fresh_ratio >= 0.9)
+        );
+        let _ = writeln!(
+            out,
+            "replay/bare {replay_ratio:.2}x  (target >= 1.00x: {})",
+            check(replay_ratio >= 1.0)
+        );
+        let _ = writeln!(
+            out,
+            "p99 fresh / p99 bare {p99_ratio:.2}x  (target <= 2.00x: {})",
+            check(p99_ratio <= 2.0)
+        );
+    }
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut opts = Options {
+        duration: 10,
+        warmup: 2,
+        connections: 32,
+        runtime: "multi".into(),
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .ok_or_else(|| format!("{name} needs a value"))
+                .cloned()
+        };
+        let number = |v: String, name: &str| {
+            v.parse::<u32>()
+                .map_err(|_| format!("{name}: not a number: {v}"))
+        };
+        match arg.as_str() {
+            "--duration" => opts.duration = number(value(arg)?, arg)?.max(1),
+            "--warmup" => opts.warmup = number(value(arg)?, arg)?,
+            "--connections" => opts.connections = number(value(arg)?, arg)?.max(1),
+            "--runtime" => {
+                opts.runtime = value(arg)?;
+                if !matches!(opts.runtime.as_str(), "multi" | "current") {
+                    return Err("--runtime is `multi` or `current`".into());
+                }
+            }
+            other => return Err(format!("bench: unknown argument `{other}`")),
+        }
+    }
+    Ok(opts)
+}
+
+/// Reads requests/s, the 50% and 99% latencies, non-2xx count and socket
+/// errors from `wrk --latency` output.
+fn parse_wrk(text: &str) -> Option<Figures> {
+    let mut rps = None;
+    let mut p50 = None;
+    let mut p99 = None;
+    let mut non_2xx = 0;
+    let mut errors = String::from("0");
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(v) = line.strip_prefix("Requests/sec:") {
+            rps = v.trim().parse::<f64>().ok();
+        } else if let Some(v) = line.strip_prefix("50%") {
+            p50 = latency_ms(v.trim());
+        } else if let Some(v) = line.strip_prefix("99%") {
+            p99 = latency_ms(v.trim());
+        } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            non_2xx = v.trim().parse().unwrap_or(u64::MAX);
+        } else if let Some(v) = line.strip_prefix("Socket errors:") {
+            errors = v.trim().to_owned();
+        }
+    }
+    Some(Figures {
+        rps: rps?,
+        p50_ms: p50?,
+        p99_ms: p99?,
+        non_2xx,
+        errors,
+    })
+}
+
+/// `812.00us`, `3.69ms`, `1.02s`, `1.50m` in milliseconds.
+fn latency_ms(v: &str) -> Option<f64> {
+    let split = v.find(|c: char| c.is_ascii_alphabetic())?;
+    let (num, unit) = v.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    Some(match unit {
+        "us" => num / 1000.0,
+        "ms" => num,
+        "s" => num * 1000.0,
+        "m" => num * 60_000.0,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_output() {
+        let text = "  Latency Distribution\n     50%  812.00us\n     75%    1.20ms\n     99%   39.92ms\n\
+                    Requests/sec:   9380.23\n";
+        let f = parse_wrk(text).unwrap();
+        assert_eq!(f.rps, 9380.23);
+        assert!((f.p50_ms - 0.812).abs() < 1e-9);
+        assert_eq!(f.p99_ms, 39.92);
+        assert_eq!(f.non_2xx, 0);
+    }
+}
