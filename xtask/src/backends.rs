@@ -38,4 +38,11 @@ pub(crate) const BACKENDS: &[Backend] = &[
         test: "sqlite",
         server: Server::Embedded,
     },
+    Backend {
+        name: "mssql",
+        test: "mssql",
+        server: Server::External {
+            env: "IDEM_TEST_MSSQL_URL",
+        },
+    },
 ];
