@@ -12,11 +12,22 @@ pub(crate) const BACKEND: &str = "mssql";
 #[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum ConnectError {
     /// TCP, TLS and login took longer than the connect timeout.
-    #[error("connecting took longer than {0:?}")]
-    Timeout(Duration),
+    #[error("connecting to {addr} took longer than {after:?}")]
+    Timeout {
+        /// `host:port`.
+        addr: Arc<str>,
+        /// The connect timeout.
+        after: Duration,
+    },
     /// The driver failed (refused, TLS, login failed, ...).
-    #[error("connecting failed")]
-    Driver(#[source] Arc<bb8_tiberius::Error>),
+    #[error("connecting to {addr} failed")]
+    Driver {
+        /// `host:port`.
+        addr: Arc<str>,
+        /// The driver's error.
+        #[source]
+        source: Arc<bb8_tiberius::Error>,
+    },
 }
 
 /// Why a store operation did not get a server answer.

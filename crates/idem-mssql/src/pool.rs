@@ -25,6 +25,23 @@ pub(crate) struct Conn {
 pub(crate) struct Manager {
     inner: bb8_tiberius::ConnectionManager,
     connect_timeout: Duration,
+    addr: Arc<str>,
+}
+
+impl Manager {
+    fn driver_error(&self, e: bb8_tiberius::Error) -> ConnectError {
+        ConnectError::Driver {
+            addr: self.addr.clone(),
+            source: Arc::new(e),
+        }
+    }
+
+    fn timeout(&self) -> ConnectError {
+        ConnectError::Timeout {
+            addr: self.addr.clone(),
+            after: self.connect_timeout,
+        }
+    }
 }
 
 impl ManageConnection for Manager {
@@ -37,8 +54,8 @@ impl ManageConnection for Manager {
                 client,
                 busy: false,
             }),
-            Ok(Err(e)) => Err(ConnectError::Driver(Arc::new(e))),
-            Err(_) => Err(ConnectError::Timeout(self.connect_timeout)),
+            Ok(Err(e)) => Err(self.driver_error(e)),
+            Err(_) => Err(self.timeout()),
         }
     }
 
@@ -57,8 +74,8 @@ impl ManageConnection for Manager {
                 conn.busy = false;
                 Ok(())
             }
-            Ok(Err(e)) => Err(ConnectError::Driver(Arc::new(e.into()))),
-            Err(_) => Err(ConnectError::Timeout(self.connect_timeout)),
+            Ok(Err(e)) => Err(self.driver_error(e.into())),
+            Err(_) => Err(self.timeout()),
         }
     }
 
@@ -113,6 +130,7 @@ impl ConnPool {
     ) -> Self {
         let failures = Arc::new(Failures::default());
         let manager = Manager {
+            addr: config.get_addr().into(),
             inner: bb8_tiberius::ConnectionManager::new(config),
             connect_timeout,
         };

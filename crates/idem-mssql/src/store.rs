@@ -89,10 +89,10 @@ impl MssqlStore {
     /// ```
     pub async fn connect(config: MssqlConfig) -> Result<Self> {
         let store = Self::connect_lazy(config)?;
+        let timeout = store.inner.config.command_timeout;
         if store.inner.config.migrations {
-            store.ready().await?;
+            with_timeout(timeout, store.ready()).await?;
         } else {
-            let timeout = store.inner.config.command_timeout;
             with_timeout(timeout, async { store.inner.pool.get().await.map(drop) }).await?;
         }
         Ok(store)
