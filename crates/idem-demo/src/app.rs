@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use axum::routing::{get, post};
-use idem_core::IdempotencyStore;
+use idem::{DEFAULT_LEASE, DEFAULT_RETENTION, IdempotencyStore};
 use idem_tower::{IdempotencyLayer, Metrics};
 use tokio::net::TcpListener;
 
@@ -38,28 +39,52 @@ impl Demo {
     /// # Ok(()) }
     /// ```
     pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let store_config = crate::store::store_config(&config.store_url())?;
         let payments = Payments::open(&config.database).await?;
-        let store = crate::store::open_store(&config.store_url()).await?;
-        Ok(Self::assemble(config, payments, store))
+        let store = crate::store::open_store(&store_config)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the idempotency store {} (SQLite is built in; for others \
+                     build the demo with `--features redis`, `postgres`, `mysql` or `mssql`)",
+                    idem::redact_url(&store_config.store_url)
+                )
+            })?;
+        let (lease, retention) = (store_config.lease, store_config.retention);
+        Ok(Self::assemble(config, payments, store, lease, retention))
     }
 
     /// Opens the payments database, with `store` as the idempotency store
-    /// (for tests that wrap or break the store).
+    /// (for tests that wrap or break the store) and the default lease and
+    /// retention.
     pub async fn with_store(
         config: Config,
         store: Arc<dyn IdempotencyStore>,
     ) -> anyhow::Result<Self> {
         let payments = Payments::open(&config.database).await?;
-        Ok(Self::assemble(config, payments, store))
+        Ok(Self::assemble(
+            config,
+            payments,
+            store,
+            DEFAULT_LEASE,
+            DEFAULT_RETENTION,
+        ))
     }
 
-    fn assemble(config: Config, payments: Payments, store: Arc<dyn IdempotencyStore>) -> Self {
+    fn assemble(
+        config: Config,
+        payments: Payments,
+        store: Arc<dyn IdempotencyStore>,
+        lease: Duration,
+        retention: Duration,
+    ) -> Self {
         let layer = IdempotencyLayer::new(store)
             .with_key_required(true)
             .with_scope(|parts: &http::request::Parts| routes::account(&parts.headers).ok())
             .with_canonical_json(true)
             .with_body_limit(BODY_LIMIT)
-            .with_retention(Duration::from_secs(config.retention_secs));
+            .with_lease(lease)
+            .with_retention(retention);
         let chaos = Chaos::new(config.chaos_drop_rate, config.chaos_mode);
         Self {
             config,

@@ -7,7 +7,15 @@ use clap::{Parser, ValueEnum};
 
 /// The payments API demo for idem.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "idem-demo", version, about, long_about = None)]
+#[command(
+    name = "idem-demo",
+    version,
+    about,
+    long_about = None,
+    after_help = "The idempotency store is also tuned by the idem crate's IDEM_* variables: \
+                  IDEM_LEASE, IDEM_RETENTION (\"24h\"), IDEM_KEY_PREFIX, IDEM_TIER, \
+                  IDEM_CONNECT_TIMEOUT, IDEM_COMMAND_TIMEOUT, IDEM_MAX_CONNECTIONS, IDEM_TABLE."
+)]
 pub struct Config {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "IDEM_DEMO_LISTEN", default_value = "127.0.0.1:8080")]
@@ -19,6 +27,8 @@ pub struct Config {
     pub database: PathBuf,
 
     /// Idempotency store URL (default: sqlite://<database>, the same file).
+    /// Built with the `redis`, `postgres`, `mysql` or `mssql` feature, those
+    /// stores too.
     #[arg(long, env = "IDEM_STORE_URL")]
     pub store_url: Option<String>,
 
@@ -37,10 +47,6 @@ pub struct Config {
     /// a concurrent retry get 409.
     #[arg(long, env = "IDEM_DEMO_PROCESSING_DELAY_MS", default_value_t = 0)]
     pub processing_delay_ms: u64,
-
-    /// How long a payment's response is replayed, in seconds.
-    #[arg(long, env = "IDEM_DEMO_RETENTION_SECS", default_value_t = 24 * 3600)]
-    pub retention_secs: u64,
 }
 
 /// How the chaos option loses a response.
@@ -68,7 +74,6 @@ impl Config {
             chaos_drop_rate: 0.0,
             chaos_mode: ChaosMode::Drop,
             processing_delay_ms: 0,
-            retention_secs: 24 * 3600,
         }
     }
 

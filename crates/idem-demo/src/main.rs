@@ -1,18 +1,30 @@
 //! `idem-demo`: the payments API. `idem-demo --help` lists the options.
 
+use std::process::ExitCode;
+
 use clap::Parser;
 use idem_demo::{Config, Demo};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("idem-demo: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
     let config = Config::parse();
-    let store_url = idem_core::redact_url(&config.store_url());
+    let store_url = idem::redact_url(&config.store_url());
     let demo = Demo::open(config).await?;
     let listener = tokio::net::TcpListener::bind(demo.config().listen).await?;
     let address = listener.local_addr()?;

@@ -67,3 +67,20 @@ async fn starts_from_environment_variables_and_prints_its_url_and_a_curl_line() 
     );
     child.kill().await.unwrap();
 }
+
+#[test]
+fn a_store_it_cannot_use_stops_it_with_a_message_and_no_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_idem-demo"))
+        .env("IDEM_DEMO_LISTEN", "127.0.0.1:0")
+        .env("IDEM_DEMO_DATABASE", dir.path().join("x.db"))
+        .env("IDEM_STORE_URL", "redis://:hunter2@127.0.0.1:1")
+        .env("IDEM_CONNECT_TIMEOUT", "2s")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Either the redis feature is off, or the closed port refuses.
+    assert!(stderr.contains("redis"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

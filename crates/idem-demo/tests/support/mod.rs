@@ -60,9 +60,8 @@ async fn start_inner(tune: impl FnOnce(&mut Config), switch: Option<Arc<Switch>>
                 .await
                 .unwrap();
             drop(payments);
-            let inner = idem_demo::store::open_store(&config.store_url())
-                .await
-                .unwrap();
+            let store_config = idem_demo::store::store_config(&config.store_url()).unwrap();
+            let inner = idem_demo::store::open_store(&store_config).await.unwrap();
             *switch.inner.lock().unwrap() = Some(inner);
             Demo::with_store(config, switch).await.unwrap()
         }
