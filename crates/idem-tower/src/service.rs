@@ -28,9 +28,9 @@ use crate::response::{from_stored, mark_replayed, to_stored};
 /// [`Bytes`], because a covered request's body is buffered for its fingerprint
 /// and a covered response's body is buffered to keep it.
 ///
-/// The handler of a covered request runs on its own tokio task: if the client
-/// goes away (the response future is dropped), the handler still runs to the
-/// end and its response is kept, so the retry replays it.
+/// If the client goes away while a covered request is being handled (its
+/// response future is dropped), the exchange moves onto a tokio task of its own:
+/// the handler runs to the end and its response is kept, so the retry replays it.
 #[derive(Debug, Clone)]
 pub struct IdempotencyService<S> {
     inner: S,
@@ -189,23 +189,10 @@ where
     let store_key = config.key_space.key(&scope, &key);
     let request = Request::from_parts(parts, ReqBody::from(body));
 
-    // Claim, handler and complete run on their own task: dropping this future
-    // (the client went away) must not cancel a side effect halfway.
-    let task = tokio::spawn(
-        execute(shared.clone(), inner, request, store_key, fp).instrument(Span::current()),
-    );
-    match task.await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => {
-            // The runtime is shutting down under us.
-            record(&shared, Event::Error);
-            Ok(
-                Problem::new(ProblemKind::StoreUnavailable, "the server is shutting down")
-                    .into_response(),
-            )
-        }
-    }
+    // If the caller drops this future from here on (the client went away), the
+    // rest runs on a task of its own (see `ResponseFuture`): a side effect is
+    // never cancelled halfway and its result is kept for the retry.
+    execute(shared, inner, request, store_key, fp).await
 }
 
 /// What the handler's run came to, as the engine's handler value.
