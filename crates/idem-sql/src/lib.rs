@@ -11,9 +11,16 @@ mod settings;
 mod table;
 mod time;
 
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresConfig, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteConfig, SqliteStore};
 pub use table::{DEFAULT_TABLE, MAX_TABLE_LEN};
+
+/// The sqlx this crate is built on, for queries on a store's `pool()`.
+pub use sqlx;

@@ -61,7 +61,7 @@ macro_rules! settings_setters {
 
             /// How long connecting and creating the schema may take in
             /// `connect` (default 10 s).
-            pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+            pub fn with_connect_timeout(mut self, timeout: ::std::time::Duration) -> Self {
                 self.settings.connect_timeout = timeout;
                 self
             }
@@ -69,7 +69,7 @@ macro_rules! settings_setters {
             /// How long an operation waits for a pooled connection, including
             /// opening a new one (default 10 s); past it the operation fails
             /// with `Error::Unavailable`.
-            pub fn with_acquire_timeout(mut self, timeout: Duration) -> Self {
+            pub fn with_acquire_timeout(mut self, timeout: ::std::time::Duration) -> Self {
                 self.settings.acquire_timeout = timeout;
                 self
             }
@@ -78,7 +78,7 @@ macro_rules! settings_setters {
             /// which stops when the last clone of the store is dropped.
             /// Off by default: reads never see expired records anyway, so the
             /// purge only keeps the table small. See also `purge_expired`.
-            pub fn with_purge_interval(mut self, interval: Duration) -> Self {
+            pub fn with_purge_interval(mut self, interval: ::std::time::Duration) -> Self {
                 self.settings.purge_interval = Some(interval);
                 self
             }
