@@ -40,7 +40,7 @@ pub struct CallReport {
 /// - Sends the request again, with the same key, after a connect error, a
 ///   timeout, a connection lost before the response, or a 502, 503, 504, 409
 ///   or 429 answer, waiting as the [`RetryPolicy`] says and as long as the
-///   server's `Retry-After` asks. Never after any other 4xx.
+///   server's `Retry-After` asks (up to a cap). Never after any other 4xx.
 /// - Only requests that carry a key or whose method is idempotent (GET, PUT,
 ///   DELETE, ...) are repeated; a request whose body cannot be cloned (a
 ///   stream) is sent once.
@@ -135,7 +135,7 @@ impl Middleware for IdempotentRetry {
             if !retry || attempt >= self.policy.max_attempts() {
                 return with_report(result, report(attempt));
             }
-            let wait = server_wait.unwrap_or_else(|| self.policy.backoff(attempt));
+            let wait = self.policy.wait(attempt, server_wait);
             if started.elapsed() + wait >= self.policy.budget() {
                 tracing::debug!(attempt, ?wait, "retry budget spent; giving up");
                 return with_report(result, report(attempt));

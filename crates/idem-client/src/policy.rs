@@ -9,8 +9,11 @@ use rand::Rng;
 /// Backoff is exponential with full jitter: before retry `n` (the first
 /// retry is number one) the client sleeps a random time between zero and
 /// `min(max_delay, base_delay * 2^(n-1))`, unless the server said how long
-/// to wait with `Retry-After`, which is then honoured. No attempt starts after
-/// the time budget, counted from the start of the call, has run out.
+/// to wait with `Retry-After`, which is then honoured up to
+/// `max_retry_after` (a server's `409` may name the whole remaining lease of
+/// the request in flight, which is a worst case, not an estimate). No attempt
+/// starts after the time budget, counted from the start of the call, has run
+/// out: a wait that would end past it ends the call with the last answer.
 ///
 /// # Examples
 /// ```
@@ -20,7 +23,8 @@ use rand::Rng;
 ///     .with_max_attempts(5)
 ///     .with_budget(Duration::from_secs(10))
 ///     .with_base_delay(Duration::from_millis(100))
-///     .with_max_delay(Duration::from_secs(2));
+///     .with_max_delay(Duration::from_secs(2))
+///     .with_max_retry_after(Duration::from_secs(5));
 /// assert_eq!(policy.max_attempts(), 5);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,16 +33,19 @@ pub struct RetryPolicy {
     budget: Duration,
     base_delay: Duration,
     max_delay: Duration,
+    max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 5 attempts within 30 s, backoff from 100 ms up to 5 s.
+    /// 5 attempts within 30 s, backoff from 100 ms up to 5 s, `Retry-After`
+    /// honoured up to 10 s.
     fn default() -> Self {
         Self {
             max_attempts: 5,
             budget: Duration::from_secs(30),
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(10),
         }
     }
 }
@@ -68,6 +75,22 @@ impl RetryPolicy {
     pub fn with_max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
         self
+    }
+
+    /// The longest wait a server's `Retry-After` can impose; a longer one is
+    /// shortened to this.
+    pub fn with_max_retry_after(mut self, wait: Duration) -> Self {
+        self.max_retry_after = wait;
+        self
+    }
+
+    /// How long to wait before retry number `retry`, given the server's
+    /// `Retry-After` if it sent one.
+    pub fn wait(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        match retry_after {
+            Some(wait) => wait.min(self.max_retry_after),
+            None => self.backoff(retry),
+        }
     }
 
     /// The maximum number of attempts.
@@ -121,6 +144,22 @@ mod tests {
         // Full jitter spreads the delays: not all equal, some short.
         assert!(delays.iter().any(|d| *d < Duration::from_millis(200)));
         assert!(delays.iter().any(|d| *d != delays[0]));
+    }
+
+    #[test]
+    fn retry_after_wins_up_to_its_cap() {
+        let p = RetryPolicy::default()
+            .with_base_delay(Duration::from_millis(1))
+            .with_max_retry_after(Duration::from_secs(3));
+        assert_eq!(
+            p.wait(1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            p.wait(1, Some(Duration::from_secs(60))),
+            Duration::from_secs(3)
+        );
+        assert!(p.wait(1, None) <= Duration::from_millis(1));
     }
 
     #[test]

@@ -199,6 +199,30 @@ async fn retry_after_is_honoured() {
 }
 
 #[tokio::test]
+async fn a_long_retry_after_is_shortened_to_the_cap() {
+    let (addr, server) = start(Server {
+        script: vec![Step {
+            status: 409,
+            retry_after: Some(60),
+            delay: Duration::ZERO,
+        }],
+        ..Default::default()
+    })
+    .await;
+    let started = Instant::now();
+    let response = client(fast().with_max_retry_after(Duration::from_millis(300)))
+        .post(format!("http://{addr}/pay"))
+        .send()
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(response.status(), 201);
+    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert_eq!(keys(&server).len(), 2);
+}
+
+#[tokio::test]
 async fn a_retry_after_past_the_budget_ends_the_call_at_once() {
     let (addr, server) = start(Server {
         script: vec![Step {
@@ -210,7 +234,10 @@ async fn a_retry_after_past_the_budget_ends_the_call_at_once() {
     })
     .await;
     let started = Instant::now();
-    let response = client(fast().with_budget(Duration::from_secs(2)))
+    let policy = fast()
+        .with_budget(Duration::from_secs(2))
+        .with_max_retry_after(Duration::from_secs(60));
+    let response = client(policy)
         .post(format!("http://{addr}/pay"))
         .send()
         .await

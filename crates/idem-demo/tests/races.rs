@@ -79,3 +79,48 @@ async fn a_client_that_disconnects_mid_handler_still_gets_its_result_on_retry() 
     assert_eq!(payment["idempotency_key"], key.as_str());
     assert_eq!(demo.payment_rows().await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_retrying_client_waits_out_a_409_and_gets_the_replay() {
+    let demo = start(|c| c.processing_delay_ms = 800).await;
+    let key = new_key();
+    let first = {
+        let (url, key) = (demo.url("/payments"), key.clone());
+        tokio::spawn(async move {
+            http()
+                .post(url)
+                .header("Idempotency-Key", key)
+                .json(&alice())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = idem_client::client_with(
+        reqwest::Client::new(),
+        idem_client::RetryPolicy::default()
+            .with_max_attempts(20)
+            .with_max_retry_after(Duration::from_millis(200)),
+    );
+    let response = client
+        .post(demo.url("/payments"))
+        .header("Idempotency-Key", &key)
+        .json(&alice())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.await.unwrap(), 201);
+    assert_eq!(response.status(), 201);
+    assert!(replayed(&response));
+    let report = response
+        .extensions()
+        .get::<idem_client::CallReport>()
+        .cloned()
+        .unwrap();
+    assert!(report.attempts >= 2, "{report:?}");
+    assert_eq!(report.key.as_deref(), Some(key.as_str()));
+    assert!(demo.demo.metrics().snapshot().in_flight >= 1);
+    assert_eq!(demo.payment_rows().await, 1);
+}
