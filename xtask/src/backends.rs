@@ -39,6 +39,13 @@ pub(crate) const BACKENDS: &[Backend] = &[
         server: Server::Embedded,
     },
     Backend {
+        name: "postgres",
+        test: "postgres",
+        server: Server::External {
+            env: "IDEM_TEST_POSTGRES_URL",
+        },
+    },
+    Backend {
         name: "mssql",
         test: "mssql",
         server: Server::External {
