@@ -193,6 +193,11 @@ impl IdempotencyStore for MemoryStore {
     }
 
     async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
+        // Fast path for replays and in-flight duplicates: a live record seen by
+        // a plain read would also stop the claim below, so answer with it.
+        if let Some(live) = self.live(self.cache.get(key.as_str()).await) {
+            return Ok(Claim::Existing(live.value));
+        }
         let token = LeaseToken::generate();
         let result = self
             .cache
