@@ -5,7 +5,9 @@
 //! to CPU 1, one scenario after the other in one run: the bare handler, the
 //! layer with a fresh key per request, and replays of one key, all on the
 //! memory store. Prints requests/s, p50 and p99 for each and the ratios to the
-//! bare handler against the targets of issue 7.
+//! bare handler against the targets of issue 7. A fourth, diagnostic row
+//! (`fresh-ref`) runs the same layer on a `Mutex<HashMap>` store, to tell the
+//! layer's cost from the memory store's; the targets are judged without it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -43,6 +45,9 @@ struct Options {
 
 struct Figures {
     rps: f64,
+    requests: u64,
+    /// Server CPU time (user + system) per request, in microseconds.
+    cpu_us: Option<f64>,
     p50_ms: f64,
     p99_ms: f64,
     non_2xx: u64,
@@ -100,7 +105,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     );
     let mut results = Vec::new();
     let mut failure = None;
-    for (i, scenario) in ["bare", "fresh", "replay"].into_iter().enumerate() {
+    for (i, scenario) in ["bare", "fresh", "replay", "fresh-ref"]
+        .into_iter()
+        .enumerate()
+    {
         let wrk = |secs: u32, run: String| {
             Command::new("taskset")
                 .args(["-c", "1", "wrk", "-t1", "--latency"])
@@ -116,10 +124,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         if opts.warmup > 0 {
             let _ = wrk(opts.warmup, format!("warm{i}"));
         }
+        let cpu_before = cpu_ticks(server.id());
         let out = wrk(opts.duration, format!("run{i}")).map_err(|e| format!("wrk: {e}"))?;
+        let cpu_after = cpu_ticks(server.id());
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         match parse_wrk(&text) {
-            Some(f) => {
+            Some(mut f) => {
+                if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
+                    // Linux reports CPU time in ticks of 1/100 s.
+                    f.cpu_us = Some((b - a) as f64 * 10_000.0 / f.requests.max(1) as f64);
+                }
                 if f.non_2xx > 0 {
                     failure = Some(format!("{scenario}: {} answers were not 2xx", f.non_2xx));
                 }
@@ -150,13 +164,14 @@ fn report(results: &[(&str, Figures)]) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "\n{:<8} {:>12} {:>10} {:>10} {:>10}",
-        "scenario", "requests/s", "p50 ms", "p99 ms", "errors"
+        "\n{:<9} {:>11} {:>9} {:>9} {:>16} {:>7}",
+        "scenario", "requests/s", "p50 ms", "p99 ms", "server CPU µs/req", "errors"
     );
     for (name, f) in results {
+        let cpu = f.cpu_us.map_or("-".into(), |c| format!("{c:.1}"));
         let _ = writeln!(
             out,
-            "{name:<8} {:>12.0} {:>10.3} {:>10.3} {:>10}",
+            "{name:<9} {:>11.0} {:>9.3} {:>9.3} {cpu:>16} {:>7}",
             f.rps, f.p50_ms, f.p99_ms, f.errors
         );
     }
@@ -181,6 +196,24 @@ fn report(results: &[(&str, Figures)]) {
             "p99 fresh / p99 bare {p99_ratio:.2}x  (target <= 2.00x: {})",
             check(p99_ratio <= 2.0)
         );
+        if let (Some(b), Some(f), Some(r)) = (bare.cpu_us, fresh.cpu_us, replay.cpu_us) {
+            let _ = writeln!(
+                out,
+                "server CPU per request: fresh/bare {:.2}x, replay/bare {:.2}x \
+                 (capacity when the server, not the load generator, is the limit)",
+                f / b,
+                r / b
+            );
+        }
+        if let Some(reference) = get("fresh-ref") {
+            let _ = writeln!(
+                out,
+                "diagnostic, not a target: fresh-ref/bare {:.2}x, p99 {:.2}x \
+                 (the layer on a Mutex<HashMap> store instead of idem-memory)",
+                reference.rps / bare.rps,
+                reference.p99_ms / bare.p99_ms
+            );
+        }
     }
 }
 
@@ -222,12 +255,16 @@ fn parse(args: &[String]) -> Result<Options, String> {
 /// errors from `wrk --latency` output.
 fn parse_wrk(text: &str) -> Option<Figures> {
     let mut rps = None;
+    let mut requests = None;
     let mut p50 = None;
     let mut p99 = None;
     let mut non_2xx = 0;
     let mut errors = String::from("0");
     for line in text.lines() {
         let line = line.trim();
+        if line.contains(" requests in ") {
+            requests = line.split_whitespace().next().and_then(|n| n.parse().ok());
+        }
         if let Some(v) = line.strip_prefix("Requests/sec:") {
             rps = v.trim().parse::<f64>().ok();
         } else if let Some(v) = line.strip_prefix("50%") {
@@ -242,11 +279,23 @@ fn parse_wrk(text: &str) -> Option<Figures> {
     }
     Some(Figures {
         rps: rps?,
+        requests: requests.unwrap_or(0),
+        cpu_us: None,
         p50_ms: p50?,
         p99_ms: p99?,
         non_2xx,
         errors,
     })
+}
+
+/// The CPU time (user + system) `pid` has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    // After the command: state is field 3; utime and stime are fields 14 and 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// `812.00us`, `3.69ms`, `1.02s`, `1.50m` in milliseconds.
@@ -269,12 +318,14 @@ mod tests {
 
     #[test]
     fn reads_wrk_output() {
-        let text = "  Latency Distribution\n     50%  812.00us\n     75%    1.20ms\n     99%   39.92ms\n\
+        let text = "  32000 requests in 10.00s, 5.1MB read\n  Latency Distribution\n     50%  812.00us\n     75%    1.20ms\n     99%   39.92ms\n\
                     Requests/sec:   9380.23\n";
         let f = parse_wrk(text).unwrap();
         assert_eq!(f.rps, 9380.23);
         assert!((f.p50_ms - 0.812).abs() < 1e-9);
         assert_eq!(f.p99_ms, 39.92);
         assert_eq!(f.non_2xx, 0);
+        assert_eq!(f.requests, 32000);
+        assert!(cpu_ticks(std::process::id()).is_some());
     }
 }

@@ -2,6 +2,10 @@
 //! the same handler three times, bare (`/bare`), and behind the idempotency
 //! layer on the memory store (`/fresh` for new keys, `/replay` for one key).
 //!
+//! A fourth route, `/fresh-ref`, is a diagnostic: the same layer on a plain
+//! `Mutex<HashMap>` store (below), to tell the layer's cost from the memory
+//! store's. The targets are judged on `/fresh`, never on it.
+//!
 //! Prints `listening http://ADDR` once it accepts connections; when its stdin
 //! closes it prints the layer's counters (`metrics ...`) and exits. Run it
 //! pinned to one core (`taskset -c 0`); the runtime has one worker thread.
@@ -16,6 +20,10 @@ use axum::{Json, Router};
 use idem_tower::IdempotencyLayer;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
+
+#[path = "support/reference_store.rs"]
+mod reference_store;
+use reference_store::ReferenceStore;
 
 /// The benchmark's handler: validates a payment and answers `201` with it.
 async fn create(
@@ -56,9 +64,13 @@ async fn serve() -> std::io::Result<()> {
         .route("/fresh", post(create))
         .route("/replay", post(create))
         .route_layer(layer.clone());
+    let reference = Router::new()
+        .route("/fresh-ref", post(create))
+        .route_layer(IdempotencyLayer::new(Arc::new(ReferenceStore::default())));
     let app = Router::new()
         .route("/bare", post(create))
         .merge(idempotent)
+        .merge(reference)
         .with_state(ids);
 
     let addr = std::env::var("IDEM_BENCH_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());

@@ -4,7 +4,8 @@
 //! overhead apart from HTTP and the kernel; pair it with `perf stat` to count
 //! instructions per request (`IDEM_MODE=replay perf stat -e instructions ...`).
 //!
-//! `IDEM_MODE` = `bare`, `fresh`, `replay`, `engine` or `all` (default);
+//! `IDEM_MODE` = `bare`, `fresh`, `fresh-ref` (on the reference store),
+//! `replay`, `engine` or `all` (default);
 //! `IDEM_N` = requests per mode (default 200 000).
 
 use std::sync::Arc;
@@ -20,6 +21,10 @@ use idem_core::{Completion, Fingerprint, Idempotency, StoreKey, StoredResponse};
 use idem_tower::IdempotencyLayer;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+#[path = "support/reference_store.rs"]
+mod reference_store;
+use reference_store::ReferenceStore;
 
 async fn create(Json(p): Json<Value>) -> (StatusCode, Json<Value>) {
     (
@@ -80,12 +85,19 @@ fn main() {
     // Timed on a task of the runtime, as a server's connection task would be.
     let run = rt.spawn(async move {
         let layer = IdempotencyLayer::new(Arc::new(idem_memory::MemoryStore::new()));
-        let app = Router::new().route("/bare", post(create)).merge(
-            Router::new()
-                .route("/fresh", post(create))
-                .route("/replay", post(create))
-                .route_layer(layer),
-        );
+        let app = Router::new()
+            .route("/bare", post(create))
+            .merge(
+                Router::new()
+                    .route("/fresh", post(create))
+                    .route("/replay", post(create))
+                    .route_layer(layer),
+            )
+            .merge(
+                Router::new()
+                    .route("/fresh-ref", post(create))
+                    .route_layer(IdempotencyLayer::new(Arc::new(ReferenceStore::default()))),
+            );
         let all = mode == "all";
         if all || mode == "engine" {
             println!("engine alone, fresh keys: {:.2} µs", time_engine(n).await);
@@ -97,6 +109,10 @@ fn main() {
         if all || mode == "fresh" {
             let t = time_route(&app, "/fresh", n, |i| format!("fresh-{i}")).await;
             println!("fresh: {t:.2} µs/request");
+        }
+        if all || mode == "fresh-ref" {
+            let t = time_route(&app, "/fresh-ref", n, |i| format!("fresh-{i}")).await;
+            println!("fresh-ref: {t:.2} µs/request");
         }
         if all || mode == "replay" {
             let t = time_route(&app, "/replay", n, |_| "same".into()).await;
