@@ -6,6 +6,8 @@
 //! per test process); else returns the reason there is no server, which the
 //! caller hands to [`idem_conformance::skip`].
 
+pub mod redis_cluster;
+
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 

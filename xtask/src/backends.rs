@@ -2,7 +2,6 @@
 
 /// Where a backend's server comes from.
 #[derive(Debug, Clone, Copy)]
-#[allow(dead_code)] // variants in use once their backends register
 pub(crate) enum Server {
     /// In process or a local file: always available.
     Embedded,
@@ -46,10 +45,31 @@ pub(crate) const BACKENDS: &[Backend] = &[
         },
     },
     Backend {
+        name: "mysql",
+        test: "mysql",
+        server: Server::External {
+            env: "IDEM_TEST_MYSQL_URL",
+        },
+    },
+    Backend {
         name: "mssql",
         test: "mssql",
         server: Server::External {
             env: "IDEM_TEST_MSSQL_URL",
+        },
+    },
+    Backend {
+        name: "redis",
+        test: "redis",
+        server: Server::External {
+            env: "IDEM_TEST_REDIS_URL",
+        },
+    },
+    Backend {
+        name: "redis-cluster",
+        test: "redis_cluster",
+        server: Server::Spawned {
+            binary: "redis-server",
         },
     },
 ];

@@ -1,1 +1,15 @@
-//! idem-redis: not written yet.
+#![doc = include_str!("../README.md")]
+
+mod config;
+mod envelope;
+mod error;
+mod pool;
+mod scripts;
+mod store;
+mod url;
+
+pub use config::{
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, RedisConfig,
+    Topology,
+};
+pub use store::RedisStore;
