@@ -39,6 +39,7 @@ end
 struct Options {
     duration: u32,
     warmup: u32,
+    rounds: u32,
     connections: u32,
     runtime: String,
 }
@@ -100,15 +101,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
     eprintln!(
         "\n==> server {url} on CPU 0 ({} runtime, 1 thread); wrk on CPU 1, 1 thread, {} connections, \
-         {} s warm-up + {} s per scenario",
-        opts.runtime, opts.connections, opts.warmup, opts.duration
+         {} s warm-up + {} s per scenario, {} round(s)",
+        opts.runtime, opts.connections, opts.warmup, opts.duration, opts.rounds
     );
     let mut results = Vec::new();
     let mut failure = None;
-    for (i, scenario) in ["bare", "fresh", "replay", "fresh-ref"]
-        .into_iter()
-        .enumerate()
-    {
+    let runs = (0..opts.rounds).flat_map(|round| {
+        SCENARIOS
+            .iter()
+            .enumerate()
+            .map(move |(i, s)| (round, i, *s))
+    });
+    for (round, i, scenario) in runs {
         let wrk = |secs: u32, run: String| {
             Command::new("taskset")
                 .args(["-c", "1", "wrk", "-t1", "--latency"])
@@ -121,11 +125,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 .env("IDEM_BENCH_RUN", run)
                 .output()
         };
-        if opts.warmup > 0 {
+        if opts.warmup > 0 && round == 0 {
             let _ = wrk(opts.warmup, format!("warm{i}"));
         }
         let cpu_before = cpu_ticks(server.id());
-        let out = wrk(opts.duration, format!("run{i}")).map_err(|e| format!("wrk: {e}"))?;
+        let out = wrk(opts.duration, format!("run{round}-{i}")).map_err(|e| format!("wrk: {e}"))?;
         let cpu_after = cpu_ticks(server.id());
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         match parse_wrk(&text) {
@@ -156,12 +160,70 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(failure) = failure {
         return Err(failure);
     }
-    report(&results);
+    report(&results, opts.rounds);
     Ok(())
 }
 
-fn report(results: &[(&str, Figures)]) {
+/// The scenarios, in the order they run in each round.
+const SCENARIOS: [&str; 4] = ["bare", "fresh", "replay", "fresh-ref"];
+
+/// The median of each figure over the rounds, per scenario.
+fn medians(all: &[(&str, Figures)]) -> Vec<(&'static str, Figures)> {
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+    SCENARIOS
+        .iter()
+        .filter_map(|&name| {
+            let runs: Vec<&Figures> = all
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, f)| f)
+                .collect();
+            if runs.is_empty() {
+                return None;
+            }
+            let pick = |f: fn(&Figures) -> f64| median(runs.iter().map(|r| f(r)).collect());
+            let cpu: Vec<f64> = runs.iter().filter_map(|r| r.cpu_us).collect();
+            Some((
+                name,
+                Figures {
+                    rps: pick(|f| f.rps),
+                    requests: runs.iter().map(|r| r.requests).sum(),
+                    cpu_us: (!cpu.is_empty()).then(|| median(cpu)),
+                    p50_ms: pick(|f| f.p50_ms),
+                    p99_ms: pick(|f| f.p99_ms),
+                    non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
+                    errors: runs
+                        .iter()
+                        .map(|r| r.errors.as_str())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                },
+            ))
+        })
+        .collect()
+}
+
+fn report(all: &[(&str, Figures)], rounds: u32) {
     let mut out = std::io::stdout().lock();
+    if rounds > 1 {
+        let _ = writeln!(out, "\nrequests/s per round:");
+        for name in SCENARIOS {
+            let per_round: Vec<String> = all
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, f)| format!("{:.0}", f.rps))
+                .collect();
+            let _ = writeln!(out, "  {name:<9} {}", per_round.join("  "));
+        }
+    }
+    let results = medians(all);
+    let results = results.as_slice();
+    if rounds > 1 {
+        let _ = write!(out, "\nmedians over {rounds} rounds:");
+    }
     let _ = writeln!(
         out,
         "\n{:<9} {:>11} {:>9} {:>9} {:>16} {:>7}",
@@ -222,6 +284,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         duration: 10,
         warmup: 2,
         connections: 32,
+        rounds: 1,
         runtime: "multi".into(),
     };
     let mut it = args.iter();
@@ -239,6 +302,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--duration" => opts.duration = number(value(arg)?, arg)?.max(1),
             "--warmup" => opts.warmup = number(value(arg)?, arg)?,
             "--connections" => opts.connections = number(value(arg)?, arg)?.max(1),
+            "--rounds" => opts.rounds = number(value(arg)?, arg)?.max(1),
             "--runtime" => {
                 opts.runtime = value(arg)?;
                 if !matches!(opts.runtime.as_str(), "multi" | "current") {
