@@ -25,6 +25,13 @@ impl Runs {
     fn count(&self) -> usize {
         self.0.load(SeqCst)
     }
+
+    /// Waits until a handler has started (it counts itself first).
+    async fn started(&self) {
+        while self.count() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
 
 async fn create(State(runs): State<Runs>, headers: HeaderMap, body: String) -> impl IntoResponse {
@@ -167,9 +174,9 @@ async fn same_key_while_running_gets_409_with_retry_after() {
     let k = key();
     let mut slow = request("POST", "/payments", Some(&k), "{}");
     slow.headers_mut()
-        .insert("x-delay-ms", "400".parse().unwrap());
+        .insert("x-delay-ms", "1000".parse().unwrap());
     let first = tokio::spawn(app.clone().oneshot(slow));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    runs.started().await;
     let second = send(&app, request("POST", "/payments", Some(&k), "{}")).await;
     assert_eq!(second.status, StatusCode::CONFLICT);
     assert_eq!(
@@ -382,4 +389,92 @@ async fn route_layer_covers_only_its_routes_and_metrics_count() {
         (m.executed, m.replayed, m.mismatch, m.rejected),
         (1, 1, 1, 1)
     );
+}
+
+#[tokio::test]
+async fn keep_rule_replayed_headers_and_methods_are_configurable() {
+    let runs = Runs::default();
+    // Keep only 201; replay a custom header; Set-Cookie stays out even if listed.
+    let layer = layer(memory())
+        .with_keep_when(|s| s == StatusCode::OK)
+        .with_replayed_headers([
+            http::header::LOCATION,
+            http::header::SET_COOKIE,
+            http::HeaderName::from_static("x-request-id"),
+        ])
+        .with_methods([http::Method::PUT, http::Method::POST]);
+    let metrics = layer.metrics();
+    let app = Router::new()
+        .route("/payments", post(create).put(create).patch(create))
+        .with_state(runs.clone())
+        .layer(layer);
+    let k = key();
+    // 201 is not kept under this rule: released, so the retry runs again.
+    send(&app, request("POST", "/payments", Some(&k), "{}")).await;
+    let again = send(&app, request("POST", "/payments", Some(&k), "{}")).await;
+    assert!(!again.replayed());
+    assert_eq!(runs.count(), 2);
+    assert_eq!(metrics.snapshot().released, 2);
+
+    let keep_all = layer_with_all_kept(memory());
+    let app = Router::new()
+        .route("/payments", post(create).put(create).patch(create))
+        .with_state(runs.clone())
+        .layer(keep_all);
+    let k = key();
+    send(&app, request("PUT", "/payments", Some(&k), "{}")).await;
+    let replay = send(&app, request("PUT", "/payments", Some(&k), "{}")).await;
+    assert!(replay.replayed(), "PUT is covered when configured");
+    assert_eq!(replay.headers["location"], "/payments/1");
+    assert!(
+        replay.headers.get("x-request-id").is_none(),
+        "never request ids"
+    );
+    assert!(
+        replay.headers.get("set-cookie").is_none(),
+        "never Set-Cookie"
+    );
+    assert!(
+        replay.headers.get("content-type").is_none(),
+        "not on this list"
+    );
+    // PATCH is not on this layer's list: passes through every time.
+    let before = runs.count();
+    send(&app, request("PATCH", "/payments", Some(&k), "{}")).await;
+    send(&app, request("PATCH", "/payments", Some(&k), "{}")).await;
+    assert_eq!(runs.count(), before + 2);
+}
+
+fn layer_with_all_kept(store: Arc<dyn IdempotencyStore>) -> IdempotencyLayer {
+    IdempotencyLayer::new(store)
+        .with_methods([http::Method::PUT])
+        .with_replayed_headers([
+            http::header::LOCATION,
+            http::header::SET_COOKIE,
+            http::HeaderName::from_static("x-request-id"),
+        ])
+}
+
+#[tokio::test]
+async fn retry_after_follows_the_lease() {
+    let runs = Runs::default();
+    let app = app(layer(memory()).with_lease(Duration::from_secs(5)), &runs);
+    let k = key();
+    let mut slow = request("POST", "/payments", Some(&k), "{}");
+    slow.headers_mut()
+        .insert("x-delay-ms", "300".parse().unwrap());
+    let first = tokio::spawn(app.clone().oneshot(slow));
+    runs.started().await;
+    let busy = send(&app, request("POST", "/payments", Some(&k), "{}")).await;
+    assert_eq!(busy.status, StatusCode::CONFLICT);
+    let secs: u64 = busy.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=5).contains(&secs),
+        "Retry-After {secs} is within the 5 s lease"
+    );
+    first.await.unwrap().unwrap();
 }
