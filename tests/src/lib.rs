@@ -6,6 +6,7 @@
 //! per test process); else returns the reason there is no server, which the
 //! caller hands to [`idem_conformance::skip`].
 
+pub mod facade;
 pub mod redis_cluster;
 
 use std::collections::HashMap;
@@ -80,7 +81,13 @@ pub fn server(kind: ServerKind) -> Result<TestServer, String> {
         .unwrap_or_else(|e| e.into_inner());
     started
         .entry(kind)
-        .or_insert_with(|| start_container(kind))
+        .or_insert_with(|| {
+            // testcontainers' blocking runner starts a runtime of its own, which
+            // panics inside a test's runtime: start containers on a plain thread.
+            std::thread::spawn(move || start_container(kind))
+                .join()
+                .unwrap_or_else(|_| Err(format!("starting the {kind:?} container panicked")))
+        })
         .clone()
 }
 

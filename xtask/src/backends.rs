@@ -72,4 +72,44 @@ pub(crate) const BACKENDS: &[Backend] = &[
             binary: "redis-server",
         },
     },
+    Backend {
+        name: "cached-sqlite",
+        test: "cached_sqlite",
+        server: Server::Embedded,
+    },
+    Backend {
+        name: "cached-postgres",
+        test: "cached_postgres",
+        server: Server::External {
+            env: "IDEM_TEST_POSTGRES_URL",
+        },
+    },
+    Backend {
+        name: "cached-mysql",
+        test: "cached_mysql",
+        server: Server::External {
+            env: "IDEM_TEST_MYSQL_URL",
+        },
+    },
+    Backend {
+        name: "cached-mssql",
+        test: "cached_mssql",
+        server: Server::External {
+            env: "IDEM_TEST_MSSQL_URL",
+        },
+    },
+    Backend {
+        name: "cached-redis",
+        test: "cached_redis",
+        server: Server::External {
+            env: "IDEM_TEST_REDIS_URL",
+        },
+    },
+    Backend {
+        name: "cached-redis-cluster",
+        test: "cached_redis_cluster",
+        server: Server::Spawned {
+            binary: "redis-server",
+        },
+    },
 ];
