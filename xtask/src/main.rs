@@ -18,7 +18,8 @@ tasks:
       run the conformance suite on every backend (or those named) and print a
       table; a skipped --require'd backend fails the run (IDEM_REQUIRE adds to it)
   ci  fmt check, clippy with warnings denied, every test, then conformance
-  bench [--duration S] [--warmup S] [--connections N] [--rounds N] [--runtime multi|current]
+  bench [--duration S] [--warmup S] [--connections N] [--rounds N]
+        [--priority] [--runtime multi|current]
       load benchmark of the idempotency layer (wrk on loopback, not part of CI)";
 
 fn main() -> ExitCode {
