@@ -5,7 +5,8 @@
 //! instructions per request (`IDEM_MODE=replay perf stat -e instructions ...`).
 //!
 //! `IDEM_MODE` = `bare`, `fresh`, `fresh-ref` (on the reference store),
-//! `replay`, `engine` or `all` (default);
+//! `replay`, `engine` (the engine alone on the memory store), `engine-ref`
+//! (on the reference store) or `all` (default);
 //! `IDEM_N` = requests per mode (default 200 000).
 
 use std::sync::Arc;
@@ -50,8 +51,8 @@ async fn time_route(app: &Router, path: &str, n: usize, key: impl Fn(usize) -> S
     start.elapsed().as_secs_f64() * 1e6 / n as f64
 }
 
-async fn time_engine(n: usize) -> f64 {
-    let engine = Idempotency::new(Arc::new(idem_memory::MemoryStore::new()));
+async fn time_engine(n: usize, store: Arc<dyn idem_core::IdempotencyStore>) -> f64 {
+    let engine = Idempotency::new(store);
     let start = Instant::now();
     for i in 0..n {
         let key = StoreKey::parse(format!("idempotency:0::engine-{i}")).unwrap();
@@ -100,7 +101,12 @@ fn main() {
             );
         let all = mode == "all";
         if all || mode == "engine" {
-            println!("engine alone, fresh keys: {:.2} µs", time_engine(n).await);
+            let t = time_engine(n, Arc::new(idem_memory::MemoryStore::new())).await;
+            println!("engine alone on the memory store, fresh keys: {t:.2} µs");
+        }
+        if all || mode == "engine-ref" {
+            let t = time_engine(n, Arc::new(ReferenceStore::default())).await;
+            println!("engine alone on the reference store, fresh keys: {t:.2} µs");
         }
         if all || mode == "bare" {
             let t = time_route(&app, "/bare", n, |i| format!("k{i}")).await;
