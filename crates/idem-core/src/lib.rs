@@ -16,7 +16,9 @@ pub use key::{
     DEFAULT_PREFIX, IdempotencyKey, KeyError, KeySpace, MAX_KEY_LEN, MAX_PREFIX_LEN, MAX_SCOPE_LEN,
     MAX_STORE_KEY_LEN, Scope, StoreKey,
 };
-pub use protocol::{Completion, DEFAULT_LEASE, DEFAULT_RETENTION, Idempotency, Outcome};
+pub use protocol::{
+    Completion, DEFAULT_LEASE, DEFAULT_RETENTION, DEFAULT_RETRY_HINT, Idempotency, Outcome,
+};
 pub use record::{Record, RecordState, StoredResponse};
 pub use secret::redact_url;
 pub use store::{Claim, IdempotencyStore, LeaseToken, PurgeExpired};

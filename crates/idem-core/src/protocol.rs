@@ -18,6 +18,8 @@ use crate::{
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// How long a completed record is kept by default.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a duplicate is told to wait while the first request runs, by default.
+pub const DEFAULT_RETRY_HINT: Duration = Duration::from_secs(1);
 
 /// What the handler asks the engine to do with its result.
 #[derive(Debug, Clone)]
@@ -50,7 +52,9 @@ pub enum Outcome<T> {
     },
     /// Another request with the same key and fingerprint is still running.
     InFlight {
-        /// When it is worth trying again, from the running claim's lease.
+        /// When it is worth trying again: the engine's retry hint (1 s by
+        /// default), or less if the running claim's lease ends sooner; never
+        /// under one second.
         retry_after: Duration,
     },
     /// The key was used with a different request (other fingerprint).
@@ -92,6 +96,7 @@ pub struct Idempotency {
     store: Arc<dyn IdempotencyStore>,
     lease: Duration,
     retention: Duration,
+    retry_hint: Duration,
 }
 
 impl Idempotency {
@@ -101,6 +106,7 @@ impl Idempotency {
             store,
             lease: DEFAULT_LEASE,
             retention: DEFAULT_RETENTION,
+            retry_hint: DEFAULT_RETRY_HINT,
         }
     }
 
@@ -114,6 +120,14 @@ impl Idempotency {
     /// How long a completed record is replayed.
     pub fn with_retention(mut self, retention: Duration) -> Self {
         self.retention = retention;
+        self
+    }
+
+    /// How long a duplicate of a running request is told to wait
+    /// ([`Outcome::InFlight`]); most handlers finish well within the lease,
+    /// so the hint is short rather than the whole lease.
+    pub fn with_retry_hint(mut self, hint: Duration) -> Self {
+        self.retry_hint = hint;
         self
     }
 
@@ -164,7 +178,7 @@ impl Idempotency {
         let pending = Record::in_progress(fingerprint, self.lease).encode();
         let token = match self.store.claim(key, pending, self.lease).await? {
             Claim::Acquired(token) => token,
-            Claim::Existing(bytes) => return Self::existing(&bytes, fingerprint),
+            Claim::Existing(bytes) => return self.existing(&bytes, fingerprint),
         };
 
         let (value, completion) = match AssertUnwindSafe(handler()).catch_unwind().await {
@@ -203,7 +217,7 @@ impl Idempotency {
         Ok(Outcome::Executed(value))
     }
 
-    fn existing<T>(bytes: &bytes::Bytes, fingerprint: Fingerprint) -> Result<Outcome<T>> {
+    fn existing<T>(&self, bytes: &bytes::Bytes, fingerprint: Fingerprint) -> Result<Outcome<T>> {
         let record = Record::decode(bytes)?;
         if record.fingerprint != fingerprint {
             return Ok(Outcome::Mismatch);
@@ -213,8 +227,7 @@ impl Idempotency {
                 let elapsed = record.created_at.elapsed().unwrap_or_default();
                 let left = lease.saturating_sub(elapsed);
                 Outcome::InFlight {
-                    retry_after: left
-                        .clamp(Duration::from_secs(1), lease.max(Duration::from_secs(1))),
+                    retry_after: left.min(self.retry_hint).max(Duration::from_secs(1)),
                 }
             }
             RecordState::Completed(response) => Outcome::Replayed(response),
