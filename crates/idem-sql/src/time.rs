@@ -6,6 +6,7 @@ use std::time::Duration;
 const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// `ttl` in whole milliseconds, at least one (a zero TTL is rounded up).
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn ttl_millis(ttl: Duration) -> i64 {
     ttl.min(MAX_TTL).as_millis().max(1) as i64
 }
