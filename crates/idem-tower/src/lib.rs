@@ -2,6 +2,7 @@
 
 mod body;
 mod config;
+mod exchange;
 mod fingerprint;
 mod future;
 mod key;
