@@ -358,6 +358,41 @@ mod postgres {
         assert_eq!(count_statements(store.clone(), &table).await, (2, 1));
         drop_table(&store, &table).await;
     }
+
+    /// The same count, taken on the wire: a proxy between the store and
+    /// the server counts the protocol's Execute and Query messages.
+    #[tokio::test]
+    async fn the_wire_agrees_two_statements_fresh_and_one_replay() {
+        let Some(url) = url() else { return };
+        let options: idem_sql::sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+        let upstream = format!("{}:{}", options.get_host(), options.get_port());
+        let proxy = sql_support::pg_proxy::PgProxy::start(upstream).await;
+        let proxied = idem_sql::sqlx::ConnectOptions::to_url_lossy(
+            &options
+                .host("127.0.0.1")
+                .port(proxy.port)
+                .ssl_mode(idem_sql::sqlx::postgres::PgSslMode::Disable),
+        )
+        .to_string();
+        let table = fresh_table();
+        let store = open(&proxied, &table, 1).await;
+        let engine = Idempotency::new(Arc::new(store.clone()));
+        let k = key("wire");
+        let fp = Fingerprint::of_request("POST", "/p", b"");
+        let run = || async { ((), Completion::Keep(StoredResponse::default())) };
+        let before = proxy.executed();
+        engine.execute(&k, fp, run).await.unwrap();
+        let fresh = proxy.executed() - before;
+        let before = proxy.executed();
+        engine.execute(&k, fp, run).await.unwrap();
+        let replay = proxy.executed() - before;
+        assert_eq!(
+            (fresh, replay),
+            (2, 1),
+            "Execute/Query messages on the wire"
+        );
+        drop_table(&store, &table).await;
+    }
 }
 
 mod mysql {
@@ -488,6 +523,43 @@ mod mysql {
             assert!(matches!(err, Error::Config { .. }));
             assert_hidden(&err, PASSWORD);
         }
+    }
+
+    /// Expiry is computed and compared in UTC by the server, whatever the
+    /// session's time zone: a store whose session runs at +05:00 sees the
+    /// records of one at +00:00 as live, and their short TTLs run out on
+    /// time for both (with `NOW()` on `DATETIME` they would be 5 hours off).
+    #[tokio::test]
+    async fn expiry_does_not_depend_on_the_session_time_zone() {
+        let Some(url) = url() else { return };
+        let table = fresh_table();
+        let utc = open(&url, &table, 2).await;
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let shifted = open(&format!("{url}{sep}timezone=%2B05:00"), &table, 2).await;
+        let zone: String = sqlx::query_scalar("SELECT @@session.time_zone")
+            .fetch_one(shifted.pool())
+            .await
+            .unwrap();
+        assert_eq!(zone, "+05:00");
+        let (a, b) = (key("tz-a"), key("tz-b"));
+        let short = Duration::from_millis(1500);
+        utc.store(&a, Bytes::from_static(b"a"), short)
+            .await
+            .unwrap();
+        shifted
+            .store(&b, Bytes::from_static(b"b"), short)
+            .await
+            .unwrap();
+        for store in [&utc, &shifted] {
+            assert!(store.exists(&a).await.unwrap());
+            assert!(store.exists(&b).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        for store in [&utc, &shifted] {
+            assert!(!store.exists(&a).await.unwrap());
+            assert!(!store.exists(&b).await.unwrap());
+        }
+        drop_table(&utc, &table).await;
     }
 
     /// Counted twice: by sqlx's statement events, and by the server's own

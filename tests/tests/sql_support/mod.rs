@@ -47,4 +47,5 @@ pub(crate) fn stale_tables(names: impl IntoIterator<Item = String>) -> Vec<Strin
 /// A loopback port nothing listens on: connecting is refused at once.
 pub(crate) const CLOSED_PORT: u16 = 1;
 
+pub(crate) mod pg_proxy;
 pub(crate) mod statements;
