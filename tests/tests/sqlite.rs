@@ -1,6 +1,8 @@
 //! The conformance suite on SQLite: a file database (WAL, several
 //! connections) and `sqlite::memory:`.
 
+mod sql_support;
+
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
@@ -47,4 +49,70 @@ mod file {
 mod memory {
     use super::sqlite_memory;
     idem_conformance::conformance_tests!(sqlite_memory);
+}
+
+/// Checks beyond the suite.
+mod extra {
+    use idem_sql::{SqliteConfig, SqliteStore};
+
+    use std::time::Duration;
+
+    use idem_core::Error;
+
+    use super::sql_support::extra::*;
+    use super::sql_support::{counting_table, fresh_table};
+
+    async fn open_file(dir: &std::path::Path, table: &str) -> SqliteStore {
+        SqliteStore::connect(SqliteConfig::file(dir.join("idem.db")).with_table(table))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn completed_record_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = fresh_table();
+        survives_restart(
+            || open_file(dir.path(), &table),
+            |s: SqliteStore| Box::pin(async move { s.pool().close().await }),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn purge_deletes_expired_rows_and_keeps_live_ones() {
+        let store = SqliteStore::connect(SqliteConfig::memory()).await.unwrap();
+        purge_deletes_expired_and_keeps_live(&store).await;
+    }
+
+    #[tokio::test]
+    async fn background_purge_deletes_expired_rows() {
+        let config = SqliteConfig::memory().with_purge_interval(Duration::from_millis(200));
+        let store = SqliteStore::connect(config).await.unwrap();
+        background_purge_runs(&store).await;
+    }
+
+    #[tokio::test]
+    async fn keys_differing_by_case_or_trailing_space_are_distinct() {
+        let store = SqliteStore::connect(SqliteConfig::memory()).await.unwrap();
+        near_identical_keys_are_distinct(&store).await;
+    }
+
+    #[tokio::test]
+    async fn bad_table_name_is_a_config_error() {
+        for bad in ["", "1x", "a-b", "x; DROP TABLE y", "t\"", "sch.t"] {
+            let err = SqliteStore::connect(SqliteConfig::memory().with_table(bad))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, Error::Config { .. }), "{bad:?}: {err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fresh_request_costs_two_statements_and_a_replay_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = counting_table();
+        let store = open_file(dir.path(), &table).await;
+        assert_eq!(count_statements(store, &table).await, (2, 1));
+    }
 }

@@ -22,6 +22,14 @@ pub(crate) fn fresh_table() -> String {
     format!("{TABLE_PREFIX}{secs}_{}", &random[..12])
 }
 
+/// A fresh table whose statements the recorder in [`statements`] keeps.
+pub(crate) fn counting_table() -> String {
+    format!("{}{COUNTED}", fresh_table())
+}
+
+/// The suffix of the tables whose statements are recorded.
+pub(crate) const COUNTED: &str = "_cnt";
+
 /// The table this test process runs the conformance suite in, created on
 /// first use by the store's migrations.
 pub(crate) static PROCESS_TABLE: LazyLock<String> = LazyLock::new(fresh_table);
@@ -47,5 +55,6 @@ pub(crate) fn stale_tables(names: impl IntoIterator<Item = String>) -> Vec<Strin
 /// A loopback port nothing listens on: connecting is refused at once.
 pub(crate) const CLOSED_PORT: u16 = 1;
 
+pub(crate) mod extra;
 pub(crate) mod pg_proxy;
 pub(crate) mod statements;

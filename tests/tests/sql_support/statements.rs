@@ -29,6 +29,9 @@ impl<S: tracing::Subscriber> Layer<S> for Recorder {
         if event.metadata().target() == "sqlx::query" {
             let mut text = Text::default();
             event.record(&mut text);
+            if !text.0.contains(super::COUNTED) {
+                return;
+            }
             STATEMENTS
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
