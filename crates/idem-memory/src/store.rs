@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use idem_core::{Claim, Error, IdempotencyStore, LeaseToken, Result, StoreKey, async_trait};
 use moka::Expiry;
-use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
 use moka::policy::EvictionPolicy;
+use moka::sync::Cache;
 
 use crate::Capacity;
 
@@ -63,7 +63,8 @@ impl Expiry<String, Slot> for PerRecordExpiry {
 /// An idempotency store in this process's memory, on a bounded
 /// [moka](https://docs.rs/moka) cache.
 ///
-/// Claims are atomic per key (moka's `and_compute_with`), records expire at
+/// Claims are atomic per key (moka's `and_compute_with` on its synchronous
+/// cache: no operation awaits, so none needs the async cache), records expire at
 /// their own instant, and the cache is bounded by [`Capacity`]. Records are
 /// lost when the process exits, and are not shared between processes: use it
 /// for tests, for one-process services, and as the tier in front of a shared
@@ -172,44 +173,37 @@ impl MemoryStoreBuilder {
 #[async_trait]
 impl IdempotencyStore for MemoryStore {
     async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
-        Ok(self
-            .live(self.cache.get(key.as_str()).await)
-            .map(|s| s.value))
+        Ok(self.live(self.cache.get(key.as_str())).map(|s| s.value))
     }
 
     async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()> {
         self.cache
-            .insert(key.as_str().to_owned(), Slot::new(value, None, ttl))
-            .await;
+            .insert(key.as_str().to_owned(), Slot::new(value, None, ttl));
         Ok(())
     }
 
     async fn remove(&self, key: &StoreKey) -> Result<bool> {
-        Ok(self.live(self.cache.remove(key.as_str()).await).is_some())
+        Ok(self.live(self.cache.remove(key.as_str())).is_some())
     }
 
     async fn exists(&self, key: &StoreKey) -> Result<bool> {
-        Ok(self.live(self.cache.get(key.as_str()).await).is_some())
+        Ok(self.live(self.cache.get(key.as_str())).is_some())
     }
 
     async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
         // Fast path for replays and in-flight duplicates: a live record seen by
         // a plain read would also stop the claim below, so answer with it.
-        if let Some(live) = self.live(self.cache.get(key.as_str()).await) {
+        if let Some(live) = self.live(self.cache.get(key.as_str())) {
             return Ok(Claim::Existing(live.value));
         }
         let token = LeaseToken::generate();
         let result = self
             .cache
             .entry(key.as_str().to_owned())
-            .and_compute_with(|current| {
-                let op = match current {
-                    Some(entry) if entry.value().is_live() => Op::Nop,
-                    _ => Op::Put(Slot::new(pending, Some(token), lease)),
-                };
-                std::future::ready(op)
-            })
-            .await;
+            .and_compute_with(|current| match current {
+                Some(entry) if entry.value().is_live() => Op::Nop,
+                _ => Op::Put(Slot::new(pending, Some(token), lease)),
+            });
         match result {
             CompResult::Inserted(_) | CompResult::ReplacedWith(_) => Ok(Claim::Acquired(token)),
             CompResult::Unchanged(entry) => Ok(Claim::Existing(entry.into_value().value)),
@@ -230,16 +224,10 @@ impl IdempotencyStore for MemoryStore {
         let result = self
             .cache
             .entry(key.as_str().to_owned())
-            .and_compute_with(|current| {
-                let op = match current {
-                    Some(entry) if entry.value().held_by(token) => {
-                        Op::Put(Slot::new(value, None, ttl))
-                    }
-                    _ => Op::Nop,
-                };
-                std::future::ready(op)
-            })
-            .await;
+            .and_compute_with(|current| match current {
+                Some(entry) if entry.value().held_by(token) => Op::Put(Slot::new(value, None, ttl)),
+                _ => Op::Nop,
+            });
         match result {
             CompResult::ReplacedWith(_) => Ok(()),
             _ => Err(Error::LeaseLost),
@@ -250,14 +238,10 @@ impl IdempotencyStore for MemoryStore {
         let result = self
             .cache
             .entry(key.as_str().to_owned())
-            .and_compute_with(|current| {
-                let op = match current {
-                    Some(entry) if entry.value().held_by(token) => Op::Remove,
-                    _ => Op::Nop,
-                };
-                std::future::ready(op)
-            })
-            .await;
+            .and_compute_with(|current| match current {
+                Some(entry) if entry.value().held_by(token) => Op::Remove,
+                _ => Op::Nop,
+            });
         Ok(matches!(result, CompResult::Removed(_)))
     }
 }
