@@ -159,6 +159,35 @@ mod extra {
         drop_table(&store, &table).await;
     }
 
+    /// The connect timeout bounds `connect`, the acquire timeout bounds an
+    /// operation, when the server is down.
+    #[tokio::test]
+    async fn timeouts_bound_an_outage() {
+        let config = MySqlConfig::from_url("mysql://root@127.0.0.1:1/test")
+            .unwrap()
+            .with_connect_timeout(Duration::from_millis(300))
+            .with_acquire_timeout(Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let err = MySqlStore::connect(config.clone()).await.unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let store = MySqlStore::connect(config.with_migrations(false))
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let err = store.find(&key("down")).await.unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
     #[tokio::test]
     async fn bad_table_name_is_a_config_error() {
         for bad in ["", "1x", "a-b", "x; DROP TABLE y", "t`", "sch.t"] {

@@ -99,6 +99,24 @@ mod extra {
     }
 
     #[tokio::test]
+    async fn file_database_runs_in_wal_mode_with_a_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SqliteConfig::file(dir.path().join("idem.db"))
+            .with_busy_timeout(Duration::from_millis(1234));
+        let store = SqliteStore::connect(config).await.unwrap();
+        let mode: String = idem_sql::sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let busy: i64 = idem_sql::sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(busy, 1234);
+    }
+
+    #[tokio::test]
     async fn bad_table_name_is_a_config_error() {
         for bad in ["", "1x", "a-b", "x; DROP TABLE y", "t\"", "sch.t"] {
             let err = SqliteStore::connect(SqliteConfig::memory().with_table(bad))
