@@ -136,8 +136,27 @@ impl Monitor {
             }
         });
         let monitor = Self { child, lines };
-        monitor.until(server, "monitor-started");
+        monitor.wait_until_listening(server);
         monitor
+    }
+
+    /// MONITOR only sees commands sent after redis-cli registered it, which
+    /// may take a while on a busy machine: ping it with markers until one shows.
+    fn wait_until_listening(&self, server: &RedisProcess) {
+        for attempt in 0..80 {
+            let marker = format!("monitor-started-{attempt}");
+            server.cli(&["ECHO", &marker]).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_millis(250);
+            while let Ok(line) = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            {
+                if line.contains(&marker) {
+                    return;
+                }
+            }
+        }
+        panic!("redis-cli MONITOR never started listening");
     }
 
     /// The commands seen since the last call, up to an `ECHO marker` it sends.
@@ -145,7 +164,7 @@ impl Monitor {
         server.cli(&["ECHO", marker]).unwrap();
         let mut seen = Vec::new();
         loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(5)).unwrap();
+            let line = self.lines.recv_timeout(Duration::from_secs(20)).unwrap();
             if line.contains(marker) {
                 return seen;
             }
