@@ -47,6 +47,7 @@ macro_rules! conformance_tests {
             remove_deletes_and_reports_it
             exists_follows_the_record
             stored_record_expires_after_its_ttl
+            huge_ttls_are_accepted
             store_over_a_claim_clears_its_lease
             claim_on_absent_key_acquires
             claim_on_live_record_returns_it_and_writes_nothing

@@ -65,7 +65,7 @@ impl FlawedStore {
         let slot = Slot {
             value,
             token,
-            expires_at: Instant::now() + ttl,
+            expires_at: Instant::now() + ttl.min(Duration::from_secs(1 << 32)),
         };
         self.map
             .lock()
@@ -110,7 +110,7 @@ impl IdempotencyStore for FlawedStore {
         let slot = Slot {
             value: pending,
             token: Some(token),
-            expires_at: Instant::now() + lease,
+            expires_at: Instant::now() + lease.min(Duration::from_secs(1 << 32)),
         };
         map.insert(key.as_str().to_owned(), SlotDebug(slot));
         Ok(Claim::Acquired(token))
@@ -288,6 +288,7 @@ async fn the_reference_store_passes_every_case() {
     let every: Vec<(&str, Case)> = all!(
         find_returns_none_for_absent_key store_then_find_returns_the_value store_overwrites_the_value
         remove_deletes_and_reports_it exists_follows_the_record stored_record_expires_after_its_ttl
+        huge_ttls_are_accepted
         store_over_a_claim_clears_its_lease claim_on_absent_key_acquires
         claim_on_live_record_returns_it_and_writes_nothing claim_tokens_are_fresh
         complete_with_token_writes_the_final_record complete_with_wrong_token_is_lease_lost

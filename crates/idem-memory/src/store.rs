@@ -12,6 +12,9 @@ use moka::sync::Cache;
 
 use crate::Capacity;
 
+/// The longest TTL kept; longer ones ("never expire") are cut to it.
+const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Bytes counted for each record on top of its key and value.
 const RECORD_OVERHEAD: usize = 64;
 
@@ -24,11 +27,14 @@ struct Slot {
 
 impl Slot {
     fn new(value: Bytes, token: Option<LeaseToken>, ttl: Duration) -> Self {
-        let ttl = ttl.max(Duration::from_millis(1));
+        let ttl = ttl.clamp(Duration::from_millis(1), MAX_TTL);
+        let now = Instant::now();
         Self {
             value,
             token,
-            expires_at: Instant::now() + ttl,
+            expires_at: now
+                .checked_add(ttl)
+                .unwrap_or(now + Duration::from_secs(86_400)),
         }
     }
 

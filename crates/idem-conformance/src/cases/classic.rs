@@ -129,3 +129,35 @@ pub async fn store_over_a_claim_clears_its_lease(s: &Subject) {
         Some(&b"plain"[..])
     );
 }
+
+/// A TTL of `Duration::MAX` ("never expire") is accepted by every write and
+/// kept as a very long one: no panic, no overflow, no instant expiry.
+pub async fn huge_ttls_are_accepted(s: &Subject) {
+    let forever = Duration::MAX;
+    let key = s.fresh_key();
+    s.store()
+        .store(&key, Bytes::from_static(b"kept"), forever)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.store().find(&key).await.unwrap().as_deref(),
+        Some(&b"kept"[..])
+    );
+
+    let key = s.fresh_key();
+    let token = acquired(
+        s.store()
+            .claim(&key, Bytes::from_static(b"p"), forever)
+            .await
+            .unwrap(),
+        "claim",
+    );
+    s.store()
+        .complete(&key, &token, Bytes::from_static(b"done"), forever)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.store().find(&key).await.unwrap().as_deref(),
+        Some(&b"done"[..])
+    );
+}
