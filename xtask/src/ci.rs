@@ -24,7 +24,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // The conformance targets run below, once, with their table.
     run_step(
         "cargo test (unit, integration and doc tests)",
-        cargo().args(["test", "--workspace", "--exclude", "idem-tests"]),
+        cargo().args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "idem-tests",
+            // Every backend of the facade, so its per-backend tests compile and run.
+            "--features",
+            "idem/all-backends",
+        ]),
     )?;
     crate::conformance::run(&[])
 }

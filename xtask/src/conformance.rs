@@ -62,6 +62,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             ));
         }
     }
+    let left_out = required
+        .iter()
+        .find(|name| !only.is_empty() && !only.contains(*name));
+    if let Some(left_out) = left_out {
+        return Err(format!(
+            "`{left_out}` is required (--require or IDEM_REQUIRE) but not selected by --backend"
+        ));
+    }
     let selected: Vec<&Backend> = BACKENDS
         .iter()
         .filter(|b| only.is_empty() || only.contains(b.name))
