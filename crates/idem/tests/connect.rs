@@ -116,3 +116,62 @@ async fn mssql_password_never_leaks() {
     refused_without_leaking("mssql://sa:hunter2@127.0.0.1:1/master").await;
     refused_without_leaking("Server=tcp:127.0.0.1,1;Database=master;User Id=sa;Password=hunter2;TrustServerCertificate=true").await;
 }
+
+/// The server URL in `var`, or `None` after saying loudly why the test did
+/// not run (a failure if the backend is in `IDEM_REQUIRE`).
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+fn server_url(var: &str, backend: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            let required = std::env::var("IDEM_REQUIRE").unwrap_or_default();
+            assert!(
+                !required.split([',', ' ']).any(|b| b.trim() == backend),
+                "{backend} is required but {var} is not set"
+            );
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "*** SKIPPED facade on {backend}: {var} is not set ***"
+            );
+            None
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn a_postgres_url_connects() {
+    let Some(url) = server_url("IDEM_TEST_POSTGRES_URL", "postgres") else {
+        return;
+    };
+    let mut config = StoreConfig::from_url(&url);
+    config.table = Some("idem_t_facade_pg".into());
+    roundtrip(config.connect().await.unwrap()).await;
+    let url = url.replacen("postgres://", "postgresql://", 1);
+    let mut config = StoreConfig::from_url(&url);
+    config.table = Some("idem_t_facade_pg".into());
+    roundtrip(config.connect().await.unwrap()).await;
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test]
+async fn mysql_and_mariadb_urls_connect() {
+    let Some(url) = server_url("IDEM_TEST_MYSQL_URL", "mysql") else {
+        return;
+    };
+    for url in [url.clone(), url.replacen("mysql://", "mariadb://", 1)] {
+        let mut config = StoreConfig::from_url(&url);
+        config.table = Some("idem_t_facade_my".into());
+        roundtrip(config.connect().await.unwrap()).await;
+    }
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_redis_url_connects() {
+    let Some(url) = server_url("IDEM_TEST_REDIS_URL", "redis") else {
+        return;
+    };
+    roundtrip(idem::connect(&url).await.unwrap()).await;
+}
