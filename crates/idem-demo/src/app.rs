@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::{get, post};
-use idem::{DEFAULT_LEASE, DEFAULT_RETENTION, IdempotencyStore};
+use idem::{IdempotencyStore, StoreConfig};
 use idem_tower::{IdempotencyLayer, Metrics};
 use tokio::net::TcpListener;
 
@@ -50,48 +50,44 @@ impl Demo {
                     idem::redact_url(&store_config.store_url)
                 )
             })?;
-        let (lease, retention) = (store_config.lease, store_config.retention);
-        Ok(Self::assemble(config, payments, store, lease, retention))
+        Self::assemble(config, payments, store, &store_config)
     }
 
     /// Opens the payments database, with `store` as the idempotency store
-    /// (for tests that wrap or break the store) and the default lease and
-    /// retention.
+    /// (for tests that wrap or break the store) and the default lease,
+    /// retention and key prefix.
     pub async fn with_store(
         config: Config,
         store: Arc<dyn IdempotencyStore>,
     ) -> anyhow::Result<Self> {
         let payments = Payments::open(&config.database).await?;
-        Ok(Self::assemble(
-            config,
-            payments,
-            store,
-            DEFAULT_LEASE,
-            DEFAULT_RETENTION,
-        ))
+        Self::assemble(config, payments, store, &StoreConfig::default())
     }
 
     fn assemble(
         config: Config,
         payments: Payments,
         store: Arc<dyn IdempotencyStore>,
-        lease: Duration,
-        retention: Duration,
-    ) -> Self {
+        settings: &StoreConfig,
+    ) -> anyhow::Result<Self> {
+        let key_space = settings
+            .key_space()
+            .context("IDEM_KEY_PREFIX is not a usable key prefix")?;
         let layer = IdempotencyLayer::new(store)
+            .with_key_space(key_space)
             .with_key_required(true)
             .with_scope(|parts: &http::request::Parts| routes::account(&parts.headers).ok())
             .with_canonical_json(true)
             .with_body_limit(BODY_LIMIT)
-            .with_lease(lease)
-            .with_retention(retention);
+            .with_lease(settings.lease)
+            .with_retention(settings.retention);
         let chaos = Chaos::new(config.chaos_drop_rate, config.chaos_mode);
-        Self {
+        Ok(Self {
             config,
             payments,
             layer,
             chaos,
-        }
+        })
     }
 
     /// The routes with the idempotency layer, without chaos.

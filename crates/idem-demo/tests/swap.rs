@@ -11,6 +11,7 @@ async fn start(store_url: &str, database: &std::path::Path) -> (tokio::process::
         .env("IDEM_DEMO_LISTEN", "127.0.0.1:0")
         .env("IDEM_DEMO_DATABASE", database)
         .env("IDEM_STORE_URL", store_url)
+        .env("IDEM_KEY_PREFIX", "demo-swap-test:")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -31,7 +32,7 @@ async fn start(store_url: &str, database: &std::path::Path) -> (tokio::process::
 }
 
 #[tokio::test]
-async fn the_same_binary_runs_on_redis_when_idem_store_url_says_so() {
+async fn the_same_binary_runs_on_redis_when_idem_store_url_says_so_with_its_key_prefix() {
     let Ok(redis_url) = std::env::var("IDEM_TEST_REDIS_URL") else {
         let required = std::env::var("IDEM_REQUIRE").unwrap_or_default();
         assert!(
@@ -61,14 +62,14 @@ async fn the_same_binary_runs_on_redis_when_idem_store_url_says_so() {
     assert_eq!(second.status(), 201);
     assert_eq!(second.headers()["idempotent-replayed"], "true");
 
-    // The record is in Redis, under the default prefix and the client's key.
+    // The record is in Redis, under the IDEM_KEY_PREFIX and the client's key.
     let found = std::process::Command::new("redis-cli")
         .args([
             "-u",
             &redis_url,
             "--scan",
             "--pattern",
-            &format!("idempotency:*{key}"),
+            &format!("demo-swap-test:*{key}"),
         ])
         .output()
         .expect("redis-cli runs");
