@@ -28,6 +28,8 @@ async fn start(store_url: &str, database: &std::path::Path) -> (tokio::process::
         .find(|w| w.starts_with("http://127.0.0.1:"))
         .expect("the URL is printed")
         .to_owned();
+    // Keep reading: a closed pipe would fail the demo's next print.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, url)
 }
 
