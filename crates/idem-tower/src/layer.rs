@@ -106,9 +106,15 @@ impl IdempotencyLayer {
     }
 
     /// How long a claim holds a key (default 60 s); set it above the slowest
-    /// handler. `409` answers carry what is left of it as `Retry-After`.
+    /// handler. A claim left by a crashed server is taken over after it.
     pub fn with_lease(self, lease: Duration) -> Self {
         self.update(|s| s.engine = s.engine.clone().with_lease(lease))
+    }
+
+    /// The `Retry-After` of a `409` for a request still running (default 1 s,
+    /// never more than what is left of the lease, never under 1 s).
+    pub fn with_retry_hint(self, hint: Duration) -> Self {
+        self.update(|s| s.engine = s.engine.clone().with_retry_hint(hint))
     }
 
     /// How long a completed response is replayed (default 24 h).
