@@ -4,19 +4,20 @@ use std::time::Duration;
 
 use http::{HeaderMap, Method, StatusCode, header::RETRY_AFTER};
 
-/// Whether a response with `status` may succeed when sent again with the same
-/// key: the server was overloaded or a gateway failed (502, 503, 504), the
-/// same key is still being processed (409), or the client was rate limited
-/// (429). Every other 4xx is final.
-pub(crate) fn retryable_status(status: StatusCode) -> bool {
-    matches!(
-        status,
+/// Whether a response may succeed when sent again with the same key: the
+/// server was overloaded or a gateway failed (502, 503, 504), the client was
+/// rate limited (429), or the same key is still being processed: a 409 that
+/// says when to come back (`Retry-After`), as idem's layer does. A 409 without
+/// it is the handler's own conflict, and final like every other 4xx.
+pub(crate) fn retryable_response(status: StatusCode, headers: &HeaderMap) -> bool {
+    match status {
         StatusCode::BAD_GATEWAY
-            | StatusCode::SERVICE_UNAVAILABLE
-            | StatusCode::GATEWAY_TIMEOUT
-            | StatusCode::CONFLICT
-            | StatusCode::TOO_MANY_REQUESTS
-    )
+        | StatusCode::SERVICE_UNAVAILABLE
+        | StatusCode::GATEWAY_TIMEOUT
+        | StatusCode::TOO_MANY_REQUESTS => true,
+        StatusCode::CONFLICT => headers.contains_key(RETRY_AFTER),
+        _ => false,
+    }
 }
 
 /// Whether a transport error may succeed on another attempt: the connection
@@ -48,11 +49,28 @@ mod tests {
 
     #[test]
     fn statuses() {
-        for s in [502, 503, 504, 409, 429] {
-            assert!(retryable_status(StatusCode::from_u16(s).unwrap()), "{s}");
+        let none = HeaderMap::new();
+        let mut in_flight = HeaderMap::new();
+        in_flight.insert(RETRY_AFTER, "1".parse().unwrap());
+        for s in [502, 503, 504, 429] {
+            assert!(
+                retryable_response(StatusCode::from_u16(s).unwrap(), &none),
+                "{s}"
+            );
         }
+        assert!(
+            retryable_response(StatusCode::CONFLICT, &in_flight),
+            "409 in flight"
+        );
+        assert!(
+            !retryable_response(StatusCode::CONFLICT, &none),
+            "a handler's own 409"
+        );
         for s in [200, 201, 400, 401, 403, 404, 408, 413, 422, 500, 501] {
-            assert!(!retryable_status(StatusCode::from_u16(s).unwrap()), "{s}");
+            assert!(
+                !retryable_response(StatusCode::from_u16(s).unwrap(), &in_flight),
+                "{s}"
+            );
         }
     }
 

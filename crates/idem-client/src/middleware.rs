@@ -7,7 +7,7 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next, Result};
 
 use crate::RetryPolicy;
-use crate::classify::{retry_after, retryable_error, retryable_status, safe_to_repeat};
+use crate::classify::{retry_after, retryable_error, retryable_response, safe_to_repeat};
 
 /// The header that carries the key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -127,7 +127,7 @@ impl Middleware for IdempotentRetry {
             let result = next.clone().run(this_try, extensions).await;
             let (retry, server_wait) = match &result {
                 Ok(response) => (
-                    retryable_status(response.status()),
+                    retryable_response(response.status(), response.headers()),
                     retry_after(response.headers()),
                 ),
                 Err(error) => (retryable_error(error), None),

@@ -84,12 +84,14 @@ impl RetryPolicy {
         self
     }
 
-    /// How long to wait before retry number `retry`, given the server's
-    /// `Retry-After` if it sent one.
+    /// How long to wait before retry number `retry`: the jittered backoff, or
+    /// the server's `Retry-After` if it asks for longer (cut to the cap). A
+    /// `Retry-After: 0` never makes retries back to back.
     pub fn wait(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        let backoff = self.backoff(retry);
         match retry_after {
-            Some(wait) => wait.min(self.max_retry_after),
-            None => self.backoff(retry),
+            Some(wait) => wait.min(self.max_retry_after).max(backoff),
+            None => backoff,
         }
     }
 

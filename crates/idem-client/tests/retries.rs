@@ -27,6 +27,15 @@ fn fail(status: u16) -> Step {
     }
 }
 
+/// The layer's answer while the same key is still running: 409 with `Retry-After`.
+fn in_flight() -> Step {
+    Step {
+        status: 409,
+        retry_after: Some(0),
+        delay: Duration::ZERO,
+    }
+}
+
 #[derive(Default)]
 struct Server {
     script: Vec<Step>,
@@ -112,7 +121,7 @@ fn report(response: &reqwest::Response) -> CallReport {
 #[tokio::test]
 async fn same_key_on_every_attempt_until_success() {
     let (addr, server) = start(Server {
-        script: vec![fail(503), fail(502), fail(504), fail(409), fail(429)],
+        script: vec![fail(503), fail(502), fail(504), in_flight(), fail(429)],
         ..Default::default()
     })
     .await;
@@ -155,7 +164,8 @@ async fn each_call_gets_its_own_key_and_patch_gets_one_too() {
 
 #[tokio::test]
 async fn other_client_errors_and_500_are_never_retried() {
-    for status in [400, 401, 403, 404, 408, 413, 422, 500] {
+    // 409 without Retry-After is the handler's own conflict, not "in flight".
+    for status in [400, 401, 403, 404, 408, 409, 413, 422, 500] {
         let (addr, server) = start(Server {
             script: vec![fail(status)],
             ..Default::default()
@@ -292,7 +302,7 @@ async fn max_attempts_is_respected() {
 #[tokio::test]
 async fn the_callers_own_key_is_kept() {
     let (addr, server) = start(Server {
-        script: vec![fail(503), fail(409)],
+        script: vec![fail(503), in_flight()],
         ..Default::default()
     })
     .await;
