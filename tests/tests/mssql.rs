@@ -36,7 +36,7 @@ async fn mssql_store() -> Option<MssqlStore> {
 
 async fn mssql() -> Option<Subject> {
     let store = mssql_store().await?;
-    Some(Subject::new("mssql", Arc::new(store)))
+    Some(Subject::with_purger("mssql", Arc::new(store)))
 }
 
 async fn mssql_unreachable() -> Option<Subject> {
@@ -54,7 +54,7 @@ async fn mssql_unreachable() -> Option<Subject> {
     Some(Subject::new("mssql", Arc::new(store)))
 }
 
-conformance_tests!(mssql, unreachable: mssql_unreachable);
+conformance_tests!(mssql, unreachable: mssql_unreachable, purge: mssql);
 
 fn unique(suffix: &str) -> StoreKey {
     StoreKey::parse(format!(

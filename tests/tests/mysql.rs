@@ -23,7 +23,7 @@ async fn mysql() -> Option<Subject> {
         .with_max_connections(32);
     let store = MySqlStore::connect(config).await.expect("connect to MySQL");
     drop_stale_tables(&store).await;
-    Some(Subject::new("mysql", Arc::new(store)))
+    Some(Subject::with_purger("mysql", Arc::new(store)))
 }
 
 async fn mysql_unreachable() -> Option<Subject> {
@@ -58,7 +58,7 @@ async fn drop_stale_tables(store: &MySqlStore) {
     }
 }
 
-conformance_tests!(mysql, unreachable: mysql_unreachable);
+conformance_tests!(mysql, unreachable: mysql_unreachable, purge: mysql);
 
 /// Checks beyond the suite.
 mod extra {

@@ -25,7 +25,7 @@ async fn postgres() -> Option<Subject> {
         .await
         .expect("connect to PostgreSQL");
     drop_stale_tables(&store).await;
-    Some(Subject::new("postgres", Arc::new(store)))
+    Some(Subject::with_purger("postgres", Arc::new(store)))
 }
 
 async fn postgres_unreachable() -> Option<Subject> {
@@ -60,7 +60,7 @@ async fn drop_stale_tables(store: &PostgresStore) {
     }
 }
 
-conformance_tests!(postgres, unreachable: postgres_unreachable);
+conformance_tests!(postgres, unreachable: postgres_unreachable, purge: postgres);
 
 /// Checks beyond the suite.
 mod extra {

@@ -29,26 +29,26 @@ async fn sqlite_file() -> Option<Subject> {
     let store = SqliteStore::connect(config)
         .await
         .expect("open the SQLite file");
-    Some(Subject::new("sqlite", Arc::new(store)))
+    Some(Subject::with_purger("sqlite", Arc::new(store)))
 }
 
 async fn sqlite_memory() -> Option<Subject> {
     let store = SqliteStore::connect(SqliteConfig::memory())
         .await
         .expect("open an in-memory SQLite database");
-    Some(Subject::new("sqlite", Arc::new(store)))
+    Some(Subject::with_purger("sqlite", Arc::new(store)))
 }
 
 /// The suite on a database file shared by every case of this process.
 mod file {
     use super::sqlite_file;
-    idem_conformance::conformance_tests!(sqlite_file);
+    idem_conformance::conformance_tests!(sqlite_file, purge: sqlite_file);
 }
 
 /// The suite on a private in-memory database per case.
 mod memory {
     use super::sqlite_memory;
-    idem_conformance::conformance_tests!(sqlite_memory);
+    idem_conformance::conformance_tests!(sqlite_memory, purge: sqlite_memory);
 }
 
 /// Checks beyond the suite.

@@ -7,6 +7,8 @@
 /// returns [`crate::skip`]'s `None` when its server is missing. With
 /// `unreachable: $down`, a store of the same kind that cannot reach its
 /// server, the suite also checks that an outage is an error, never "absent".
+/// With `purge: $purge`, a setup whose subject has a purger
+/// ([`crate::Subject::with_purger`]), it checks the optional purge ability.
 ///
 /// The test crate must depend on `tokio`.
 ///
@@ -19,12 +21,10 @@
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
-    ($setup:path) => {
+    ($setup:path $(, unreachable: $down:path)? $(, purge: $purge:path)?) => {
         $crate::conformance_tests!(@cases (@stamp $setup));
-    };
-    ($setup:path, unreachable: $down:path) => {
-        $crate::conformance_tests!(@cases (@stamp $setup));
-        $crate::conformance_tests!(@stamp $down; unreachable_store_is_an_error);
+        $($crate::conformance_tests!(@stamp $down; unreachable_store_is_an_error);)?
+        $($crate::conformance_tests!(@stamp $purge; purge_deletes_expired_records_and_keeps_live_ones);)?
     };
     (@stamp $setup:path; $($case:ident)*) => {
         $(

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use idem_core::{IdempotencyKey, IdempotencyStore, KeySpace, Scope, StoreKey};
+use idem_core::{IdempotencyKey, IdempotencyStore, KeySpace, PurgeExpired, Scope, StoreKey};
 
 /// A store under test, with what the suite needs to know about it.
 ///
@@ -20,6 +20,7 @@ use idem_core::{IdempotencyKey, IdempotencyStore, KeySpace, Scope, StoreKey};
 pub struct Subject {
     name: &'static str,
     store: Arc<dyn IdempotencyStore>,
+    purger: Option<Arc<dyn PurgeExpired>>,
     short_ttl: Duration,
 }
 
@@ -29,6 +30,7 @@ impl fmt::Debug for Subject {
             .field("name", &self.name)
             .field("store", &self.store)
             .field("short_ttl", &self.short_ttl)
+            .field("purges", &self.purger.is_some())
             .finish()
     }
 }
@@ -39,8 +41,22 @@ impl Subject {
         Self {
             name,
             store,
+            purger: None,
             short_ttl: Duration::from_millis(300),
         }
+    }
+
+    /// A subject whose store can also purge expired records in bulk (the
+    /// optional [`PurgeExpired`] ability); the `purge:` cases use it.
+    pub fn with_purger<S: PurgeExpired + 'static>(name: &'static str, store: Arc<S>) -> Self {
+        let mut subject = Self::new(name, store.clone());
+        subject.purger = Some(store);
+        subject
+    }
+
+    /// The purge ability, when the setup gave one.
+    pub fn purger(&self) -> Option<&Arc<dyn PurgeExpired>> {
+        self.purger.as_ref()
     }
 
     /// The TTL the expiry cases use (default 300 ms). Raise it for a backend

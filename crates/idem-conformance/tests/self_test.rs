@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use idem_conformance::{Subject, cases};
-use idem_core::{Claim, Error, IdempotencyStore, LeaseToken, Result, StoreKey, async_trait};
+use idem_core::{
+    Claim, Error, IdempotencyStore, LeaseToken, PurgeExpired, Result, StoreKey, async_trait,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flaw {
@@ -23,6 +25,8 @@ enum Flaw {
     UnfencedComplete,
     /// release deletes whatever is there.
     UnfencedRelease,
+    /// purge deletes live records too.
+    PurgeDeletesLive,
 }
 
 #[derive(Clone)]
@@ -141,6 +145,17 @@ impl IdempotencyStore for FlawedStore {
             return Ok(true);
         }
         Ok(false)
+    }
+}
+
+#[async_trait]
+impl PurgeExpired for FlawedStore {
+    async fn purge_expired(&self) -> Result<u64> {
+        let mut map = self.map.lock().unwrap();
+        let before = map.len();
+        let everything = self.flaw == Flaw::PurgeDeletesLive;
+        map.retain(|_, SlotDebug(slot)| !everything && slot.expires_at > Instant::now());
+        Ok((before - map.len()) as u64)
     }
 }
 
@@ -315,4 +330,25 @@ async fn the_reference_store_passes_every_case() {
             "{name} failed on the reference store"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_purge_that_deletes_live_records_is_caught() {
+    let run = |flaw| async move {
+        let subject = Subject::with_purger("flawed", Arc::new(FlawedStore::new(flaw)))
+            .with_short_ttl(Duration::from_millis(100));
+        tokio::spawn(async move {
+            cases::purge_deletes_expired_records_and_keeps_live_ones(&subject).await
+        })
+        .await
+        .is_ok()
+    };
+    assert!(
+        run(Flaw::None).await,
+        "the purge case fails on the reference store"
+    );
+    assert!(
+        !run(Flaw::PurgeDeletesLive).await,
+        "the purge case missed a purge of live records"
+    );
 }

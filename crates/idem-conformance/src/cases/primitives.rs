@@ -365,3 +365,45 @@ pub async fn expired_record_is_invisible_to_every_operation(s: &Subject) {
         Claim::Acquired(_)
     ));
 }
+
+/// The optional purge ability: expired records are deleted and counted, live
+/// ones are kept.
+pub async fn purge_deletes_expired_records_and_keeps_live_ones(s: &Subject) {
+    let purger = s
+        .purger()
+        .expect("the `purge:` setup must build its subject with Subject::with_purger");
+    let expired: Vec<_> = (0..3).map(|_| s.fresh_key()).collect();
+    for key in &expired {
+        s.store()
+            .store(key, Bytes::from_static(b"old"), s.short_ttl())
+            .await
+            .unwrap();
+    }
+    let key = s.fresh_key();
+    let token = acquired(
+        s.store()
+            .claim(&key, Bytes::from_static(b"old claim"), s.short_ttl())
+            .await
+            .unwrap(),
+        "claim",
+    );
+    let live = s.fresh_key();
+    s.store()
+        .store(&live, Bytes::from_static(b"live"), HOUR)
+        .await
+        .unwrap();
+    tokio::time::sleep(s.past_short_ttl()).await;
+
+    // Other cases may share the table, so at least ours were purged.
+    let purged = purger.purge_expired().await.unwrap();
+    assert!(
+        purged >= 4,
+        "purged {purged} records; 4 of ours had expired"
+    );
+    assert_eq!(
+        s.store().find(&live).await.unwrap().as_deref(),
+        Some(&b"live"[..]),
+        "purge deleted a live record"
+    );
+    assert!(!s.store().release(&key, &token).await.unwrap());
+}
