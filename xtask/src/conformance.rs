@@ -235,10 +235,10 @@ fn report(results: &[(&str, Verdict)], required: &BTreeSet<String>) -> (String, 
     let _ = writeln!(table, "\nconformance results");
     let _ = writeln!(
         table,
-        "{:<16} {:<44} {:>6} {:>6} {:>7}  note",
+        "{:<22} {:<44} {:>6} {:>6} {:>7}  note",
         "backend", "server", "passed", "failed", "skipped"
     );
-    let _ = writeln!(table, "{}", "-".repeat(100));
+    let _ = writeln!(table, "{}", "-".repeat(106));
     for (name, verdict) in results {
         let must = required.contains(*name);
         match verdict {
@@ -256,7 +256,7 @@ fn report(results: &[(&str, Verdict)], required: &BTreeSet<String>) -> (String, 
                 };
                 let _ = writeln!(
                     table,
-                    "{name:<16} {source:<44} {passed:>6} {failed:>6} {ignored:>7}  {note}"
+                    "{name:<22} {source:<44} {passed:>6} {failed:>6} {ignored:>7}  {note}"
                 );
                 if *failed > 0 {
                     problems.push(format!(
@@ -276,7 +276,7 @@ fn report(results: &[(&str, Verdict)], required: &BTreeSet<String>) -> (String, 
                 };
                 let _ = writeln!(
                     table,
-                    "{name:<16} {:<44} {:>6} {:>6} {:>7}  {tag}: {reason}",
+                    "{name:<22} {:<44} {:>6} {:>6} {:>7}  {tag}: {reason}",
                     "-", "-", "-", "all"
                 );
                 if must {
@@ -286,7 +286,7 @@ fn report(results: &[(&str, Verdict)], required: &BTreeSet<String>) -> (String, 
             Verdict::Broken { source, reason } => {
                 let _ = writeln!(
                     table,
-                    "{name:<16} {source:<44} {:>6} {:>6} {:>7}  ERROR: {reason}",
+                    "{name:<22} {source:<44} {:>6} {:>6} {:>7}  ERROR: {reason}",
                     "-", "-", "-"
                 );
                 problems.push(format!("{name}: {reason}"));
