@@ -7,10 +7,18 @@ use idem_memory::{CachedStore, MemoryStore};
 
 use crate::{Backend, StoreConfig, backend_for_url};
 
-/// Applies the settings every SQL config shares.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-macro_rules! sql_settings {
-    ($c:expr, $config:expr) => {{
+/// Applies the shared settings to a backend's config: pool size, connect
+/// timeout, the per-operation timeout through `$command` (the setter's name
+/// differs by backend), and with `table` the table and migrations.
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis",
+    feature = "mssql"
+))]
+macro_rules! settings {
+    ($c:expr, $config:expr, $command:ident $(, $table:ident)?) => {{
         let mut c = $c;
         let config: &StoreConfig = $config;
         if let Some(n) = config.max_connections {
@@ -20,14 +28,17 @@ macro_rules! sql_settings {
             c = c.with_connect_timeout(t);
         }
         if let Some(t) = config.command_timeout {
-            c = c.with_acquire_timeout(t);
+            c = c.$command(t);
         }
-        if let Some(table) = &config.table {
-            c = c.with_table(table.clone());
-        }
-        if let Some(on) = config.migrations {
-            c = c.with_migrations(on);
-        }
+        $(
+            let _ = stringify!($table);
+            if let Some(table) = &config.table {
+                c = c.with_table(table.clone());
+            }
+            if let Some(on) = config.migrations {
+                c = c.with_migrations(on);
+            }
+        )?
         c
     }};
 }
@@ -79,56 +90,57 @@ async fn connect_backend(
     backend: Backend,
     config: &StoreConfig,
 ) -> Result<Arc<dyn IdempotencyStore>> {
+    #[allow(unused_variables)] // read only by the backends compiled in
     let url = config.store_url.trim();
     match backend {
         Backend::Memory => Ok(Arc::new(MemoryStore::new())),
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => {
-            let c = sql_settings!(idem_sql::SqliteConfig::from_url(url)?, config);
+            let c = settings!(
+                idem_sql::SqliteConfig::from_url(url)?,
+                config,
+                with_acquire_timeout,
+                table
+            );
             Ok(Arc::new(idem_sql::SqliteStore::connect(c).await?))
         }
         #[cfg(feature = "postgres")]
         Backend::Postgres => {
-            let c = sql_settings!(idem_sql::PostgresConfig::from_url(url)?, config);
+            let c = settings!(
+                idem_sql::PostgresConfig::from_url(url)?,
+                config,
+                with_acquire_timeout,
+                table
+            );
             Ok(Arc::new(idem_sql::PostgresStore::connect(c).await?))
         }
         #[cfg(feature = "mysql")]
         Backend::MySql => {
-            let c = sql_settings!(idem_sql::MySqlConfig::from_url(url)?, config);
+            let c = settings!(
+                idem_sql::MySqlConfig::from_url(url)?,
+                config,
+                with_acquire_timeout,
+                table
+            );
             Ok(Arc::new(idem_sql::MySqlStore::connect(c).await?))
         }
         #[cfg(feature = "redis")]
         Backend::Redis => {
-            let mut c = idem_redis::RedisConfig::from_url(url)?;
-            if let Some(n) = config.max_connections {
-                c = c.with_max_connections(n);
-            }
-            if let Some(t) = config.connect_timeout {
-                c = c.with_connect_timeout(t);
-            }
-            if let Some(t) = config.command_timeout {
-                c = c.with_command_timeout(t);
-            }
+            let c = settings!(
+                idem_redis::RedisConfig::from_url(url)?,
+                config,
+                with_command_timeout
+            );
             Ok(Arc::new(idem_redis::RedisStore::connect(c).await?))
         }
         #[cfg(feature = "mssql")]
         Backend::Mssql => {
-            let mut c = idem_mssql::MssqlConfig::parse(url)?;
-            if let Some(n) = config.max_connections {
-                c = c.with_max_connections(n);
-            }
-            if let Some(t) = config.connect_timeout {
-                c = c.with_connect_timeout(t);
-            }
-            if let Some(t) = config.command_timeout {
-                c = c.with_command_timeout(t);
-            }
-            if let Some(table) = &config.table {
-                c = c.with_table(table.clone());
-            }
-            if let Some(on) = config.migrations {
-                c = c.with_migrations(on);
-            }
+            let c = settings!(
+                idem_mssql::MssqlConfig::parse(url)?,
+                config,
+                with_command_timeout,
+                table
+            );
             Ok(Arc::new(idem_mssql::MssqlStore::connect(c).await?))
         }
         #[allow(unreachable_patterns)]
