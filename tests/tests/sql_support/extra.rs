@@ -113,6 +113,20 @@ pub(crate) async fn near_identical_keys_are_distinct<S: IdempotencyStore>(store:
     }
 }
 
+/// Each of `bad` table names makes `connect` fail with [`Error::Config`].
+pub(crate) async fn bad_table_names_are_config_errors<S, Fut>(
+    bad: &[&str],
+    connect: impl Fn(String) -> Fut,
+) where
+    S: std::fmt::Debug,
+    Fut: Future<Output = idem_core::Result<S>>,
+{
+    for bad in bad {
+        let err = connect(bad.to_string()).await.unwrap_err();
+        assert!(matches!(err, Error::Config { .. }), "{bad:?}: {err:?}");
+    }
+}
+
 /// Statements run for one fresh request (claim + complete through the
 /// engine) and for one replay (a claim that finds the completed record).
 pub(crate) async fn count_statements<S: IdempotencyStore + 'static>(

@@ -57,4 +57,5 @@ pub(crate) const CLOSED_PORT: u16 = 1;
 
 pub(crate) mod extra;
 pub(crate) mod pg_proxy;
+pub(crate) mod server;
 pub(crate) mod statements;
