@@ -1,6 +1,9 @@
 //! sqlx errors as idem errors.
 
-use idem_core::Error;
+use std::future::Future;
+use std::time::Duration;
+
+use idem_core::{Error, Result};
 
 /// Maps a sqlx error: connection trouble and lock timeouts are transient
 /// ([`Error::Unavailable`]), bad configuration is [`Error::Config`], the rest
@@ -23,6 +26,18 @@ pub(crate) fn map_err(backend: &'static str, error: sqlx::Error) -> Error {
         }
         _ => Error::backend(backend, error),
     }
+}
+
+/// Runs `op` for at most `limit`; running out of time is
+/// [`Error::Unavailable`].
+pub(crate) async fn within<T>(
+    backend: &'static str,
+    limit: Duration,
+    op: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, op)
+        .await
+        .map_err(|e| Error::unavailable(backend, e))?
 }
 
 /// Database error codes that mean "busy, try again": SQLite BUSY/LOCKED,

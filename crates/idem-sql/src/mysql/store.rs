@@ -13,7 +13,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::MySqlConfig;
 use super::schema::Queries;
-use crate::error::{is_retryable_conflict, map_err};
+use crate::error::{is_retryable_conflict, map_err, within};
 use crate::purge::PurgeTask;
 use crate::table::validate_table;
 use crate::time::ttl_micros;
@@ -102,17 +102,14 @@ impl MySqlStore {
             q: Arc::new(Queries::new(config.table())),
         };
         if settings.migrations {
-            tokio::time::timeout(settings.connect_timeout, shared.migrate())
-                .await
-                .map_err(|e| Error::unavailable(BACKEND, e))??;
+            within(BACKEND, settings.connect_timeout, shared.migrate()).await?;
         }
-        let purge = settings.purge_interval.map(|interval| {
-            let shared = shared.clone();
-            Arc::new(PurgeTask::spawn(BACKEND, interval, move || {
-                let shared = shared.clone();
-                async move { shared.purge().await }
-            }))
-        });
+        let purge = PurgeTask::every(
+            BACKEND,
+            settings.purge_interval,
+            &shared,
+            |s: Shared| async move { s.purge().await },
+        );
         Ok(Self {
             shared,
             config: Arc::new(config),

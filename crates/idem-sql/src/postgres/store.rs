@@ -13,7 +13,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::PostgresConfig;
 use super::schema::Queries;
-use crate::error::map_err;
+use crate::error::{map_err, within};
 use crate::purge::PurgeTask;
 use crate::table::validate_table;
 use crate::time::ttl_micros;
@@ -96,17 +96,19 @@ impl PostgresStore {
             q: Arc::new(Queries::new(config.table())),
         };
         if settings.migrations {
-            tokio::time::timeout(settings.connect_timeout, shared.migrate(config.table()))
-                .await
-                .map_err(|e| Error::unavailable(BACKEND, e))??;
+            within(
+                BACKEND,
+                settings.connect_timeout,
+                shared.migrate(config.table()),
+            )
+            .await?;
         }
-        let purge = settings.purge_interval.map(|interval| {
-            let shared = shared.clone();
-            Arc::new(PurgeTask::spawn(BACKEND, interval, move || {
-                let shared = shared.clone();
-                async move { shared.purge().await }
-            }))
-        });
+        let purge = PurgeTask::every(
+            BACKEND,
+            settings.purge_interval,
+            &shared,
+            |s: Shared| async move { s.purge().await },
+        );
         Ok(Self {
             shared,
             config: Arc::new(config),

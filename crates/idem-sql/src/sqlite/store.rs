@@ -13,7 +13,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::SqliteConfig;
 use super::schema::Queries;
-use crate::error::map_err;
+use crate::error::{map_err, within};
 use crate::purge::PurgeTask;
 use crate::table::validate_table;
 use crate::time::ttl_millis;
@@ -97,10 +97,10 @@ impl SqliteStore {
         }
         .acquire_timeout(settings.acquire_timeout);
         let pool = if config.is_memory() || settings.migrations {
-            tokio::time::timeout(settings.connect_timeout, pool_options.connect_with(options))
-                .await
-                .map_err(|e| Error::unavailable(BACKEND, e))?
-                .map_err(|e| map_err(BACKEND, e))?
+            within(BACKEND, settings.connect_timeout, async {
+                pool_options.connect_with(options).await.map_err(err)
+            })
+            .await?
         } else {
             pool_options.connect_lazy_with(options)
         };
@@ -109,17 +109,14 @@ impl SqliteStore {
             q: Arc::new(Queries::new(config.table())),
         };
         if settings.migrations {
-            tokio::time::timeout(settings.connect_timeout, shared.migrate())
-                .await
-                .map_err(|e| Error::unavailable(BACKEND, e))??;
+            within(BACKEND, settings.connect_timeout, shared.migrate()).await?;
         }
-        let purge = settings.purge_interval.map(|interval| {
-            let shared = shared.clone();
-            Arc::new(PurgeTask::spawn(BACKEND, interval, move || {
-                let shared = shared.clone();
-                async move { shared.purge().await }
-            }))
-        });
+        let purge = PurgeTask::every(
+            BACKEND,
+            settings.purge_interval,
+            &shared,
+            |s: Shared| async move { s.purge().await },
+        );
         Ok(Self {
             shared,
             config: Arc::new(config),
