@@ -12,7 +12,11 @@ async fn cached_sqlite() -> Option<Subject> {
             .expect("a temporary directory")
             .keep()
     });
-    let url = format!("sqlite://{}", DIR.join("idem.db").display());
+    // A file per case: dozens of cases opening one new file at once can find
+    // it locked while another sets it up (WAL, table), which is not what this
+    // target tests.
+    let file = DIR.join(format!("idem-{}.db", uuid::Uuid::new_v4().simple()));
+    let url = format!("sqlite://{}", file.display());
     Some(through_facade("cached-sqlite", &url, Some(process_table()), true).await)
 }
 
