@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use idem_core::Error;
 
-use super::acquired;
+use super::{acquired, assert_complete_refused};
 use crate::Subject;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -115,14 +114,7 @@ pub async fn store_over_a_claim_clears_its_lease(s: &Subject) {
         .store(&key, Bytes::from_static(b"plain"), HOUR)
         .await
         .unwrap();
-    let done = s
-        .store()
-        .complete(&key, &token, Bytes::from_static(b"late"), HOUR)
-        .await;
-    assert!(
-        matches!(done, Err(Error::LeaseLost)),
-        "complete after store must be LeaseLost, got {done:?}"
-    );
+    assert_complete_refused(s, &key, &token, "after store").await;
     assert!(!s.store().release(&key, &token).await.unwrap());
     assert_eq!(
         s.store().find(&key).await.unwrap().as_deref(),

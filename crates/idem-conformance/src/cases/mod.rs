@@ -16,7 +16,11 @@ pub use engine::*;
 pub use keys::*;
 pub use primitives::*;
 
-use idem_core::{Claim, LeaseToken};
+use std::time::Duration;
+
+use idem_core::{Claim, Error, LeaseToken, StoreKey};
+
+use crate::Subject;
 
 /// Every case's name, in the order the suite runs them.
 pub const ALL: &[&str] = crate::conformance_tests!(@cases (@names));
@@ -35,4 +39,26 @@ pub(crate) fn existing(claim: Claim, what: &str) -> bytes::Bytes {
         Claim::Existing(bytes) => bytes,
         Claim::Acquired(_) => panic!("{what}: expected a live record, but the claim was acquired"),
     }
+}
+
+/// Asserts that `complete` with `token` is refused as a lost lease.
+pub(crate) async fn assert_complete_refused(
+    s: &Subject,
+    key: &StoreKey,
+    token: &LeaseToken,
+    what: &str,
+) {
+    let done = s
+        .store()
+        .complete(
+            key,
+            token,
+            bytes::Bytes::from_static(b"refused"),
+            Duration::from_secs(3600),
+        )
+        .await;
+    assert!(
+        matches!(done, Err(Error::LeaseLost)),
+        "{what}: complete must be LeaseLost, got {done:?}"
+    );
 }

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use idem_core::{Claim, Error, LeaseToken};
+use idem_core::{Claim, LeaseToken};
 
-use super::{acquired, existing};
+use super::{acquired, assert_complete_refused, existing};
 use crate::Subject;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -122,16 +122,7 @@ pub async fn complete_with_wrong_token_is_lease_lost(s: &Subject) {
             .unwrap(),
         "claim",
     );
-    let done = s
-        .store()
-        .complete(
-            &key,
-            &LeaseToken::generate(),
-            Bytes::from_static(b"x"),
-            HOUR,
-        )
-        .await;
-    assert!(matches!(done, Err(Error::LeaseLost)), "got {done:?}");
+    assert_complete_refused(s, &key, &LeaseToken::generate(), "wrong token").await;
     assert_eq!(
         s.store().find(&key).await.unwrap().as_deref(),
         Some(&b"p"[..])
@@ -149,11 +140,7 @@ pub async fn complete_after_remove_is_lease_lost(s: &Subject) {
         "claim",
     );
     assert!(s.store().remove(&key).await.unwrap());
-    let done = s
-        .store()
-        .complete(&key, &token, Bytes::from_static(b"x"), HOUR)
-        .await;
-    assert!(matches!(done, Err(Error::LeaseLost)), "got {done:?}");
+    assert_complete_refused(s, &key, &token, "after remove").await;
     assert_eq!(
         s.store().find(&key).await.unwrap(),
         None,
@@ -172,11 +159,7 @@ pub async fn complete_twice_is_lease_lost(s: &Subject) {
         .complete(&key, &token, Bytes::from_static(b"one"), HOUR)
         .await
         .unwrap();
-    let again = s
-        .store()
-        .complete(&key, &token, Bytes::from_static(b"two"), HOUR)
-        .await;
-    assert!(matches!(again, Err(Error::LeaseLost)), "got {again:?}");
+    assert_complete_refused(s, &key, &token, "a spent token").await;
     assert_eq!(
         s.store().find(&key).await.unwrap().as_deref(),
         Some(&b"one"[..])
@@ -282,14 +265,7 @@ pub async fn lost_lease_rejects_the_first_worker(s: &Subject) {
             .unwrap(),
         "B",
     );
-    let late = s
-        .store()
-        .complete(&key, &a, Bytes::from_static(b"A's result"), HOUR)
-        .await;
-    assert!(
-        matches!(late, Err(Error::LeaseLost)),
-        "A's late complete must be rejected, got {late:?}"
-    );
+    assert_complete_refused(s, &key, &a, "A's late complete").await;
     assert!(
         !s.store().release(&key, &a).await.unwrap(),
         "A's late release must be rejected"
@@ -344,14 +320,7 @@ pub async fn expired_record_is_invisible_to_every_operation(s: &Subject) {
         !s.store().exists(&key).await.unwrap(),
         "exists saw an expired claim"
     );
-    let done = s
-        .store()
-        .complete(&key, &token, Bytes::from_static(b"x"), HOUR)
-        .await;
-    assert!(
-        matches!(done, Err(Error::LeaseLost)),
-        "complete on an expired claim must be LeaseLost, got {done:?}"
-    );
+    assert_complete_refused(s, &key, &token, "an expired claim").await;
     assert!(
         !s.store().release(&key, &token).await.unwrap(),
         "release acted on an expired claim"
