@@ -1,5 +1,6 @@
 //! The conformance suite on SQL Server, from `IDEM_TEST_MSSQL_URL` (a
-//! `mssql://` URL or an ADO.NET string) or testcontainers; and, always, an
+//! `mssql://` URL or an ADO.NET string, set by hand or by `cargo xtask`, which
+//! starts the server in a container); and, always, an
 //! unreachable server on a closed loopback port.
 
 use std::sync::Arc;
@@ -15,12 +16,7 @@ const TABLE: &str = "IdemConformance";
 
 /// A store on the test server, or `None` (reported as SKIPPED) without one.
 async fn mssql_store() -> Option<MssqlStore> {
-    // `server` may start a container through testcontainers' blocking
-    // runner, which cannot run on a runtime thread.
-    let found = tokio::task::spawn_blocking(|| server(ServerKind::Mssql))
-        .await
-        .expect("looking for a server panicked");
-    let server = match found {
+    let server = match server(ServerKind::Mssql) {
         Ok(s) => s,
         Err(reason) => return skip("mssql", &reason),
     };

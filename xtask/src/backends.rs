@@ -1,13 +1,15 @@
 //! The backends the conformance suite runs on. A new backend is one entry.
 
+use crate::servers::Kind;
+
 /// Where a backend's server comes from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Server {
     /// In process or a local file: always available.
     Embedded,
-    /// A server at the URL in this environment variable, else a testcontainers
-    /// one when a Docker engine is reachable.
-    External { env: &'static str },
+    /// A server of this kind: at the URL in its environment variable, else
+    /// in a container this run starts (see [`crate::servers`]).
+    External(Kind),
     /// Processes the test harness starts itself from this binary.
     Spawned { binary: &'static str },
 }
@@ -40,30 +42,22 @@ pub(crate) const BACKENDS: &[Backend] = &[
     Backend {
         name: "postgres",
         test: "postgres",
-        server: Server::External {
-            env: "IDEM_TEST_POSTGRES_URL",
-        },
+        server: Server::External(Kind::Postgres),
     },
     Backend {
         name: "mysql",
         test: "mysql",
-        server: Server::External {
-            env: "IDEM_TEST_MYSQL_URL",
-        },
+        server: Server::External(Kind::Mysql),
     },
     Backend {
         name: "mssql",
         test: "mssql",
-        server: Server::External {
-            env: "IDEM_TEST_MSSQL_URL",
-        },
+        server: Server::External(Kind::Mssql),
     },
     Backend {
         name: "redis",
         test: "redis",
-        server: Server::External {
-            env: "IDEM_TEST_REDIS_URL",
-        },
+        server: Server::External(Kind::Redis),
     },
     Backend {
         name: "redis-cluster",
@@ -80,30 +74,22 @@ pub(crate) const BACKENDS: &[Backend] = &[
     Backend {
         name: "cached-postgres",
         test: "cached_postgres",
-        server: Server::External {
-            env: "IDEM_TEST_POSTGRES_URL",
-        },
+        server: Server::External(Kind::Postgres),
     },
     Backend {
         name: "cached-mysql",
         test: "cached_mysql",
-        server: Server::External {
-            env: "IDEM_TEST_MYSQL_URL",
-        },
+        server: Server::External(Kind::Mysql),
     },
     Backend {
         name: "cached-mssql",
         test: "cached_mssql",
-        server: Server::External {
-            env: "IDEM_TEST_MSSQL_URL",
-        },
+        server: Server::External(Kind::Mssql),
     },
     Backend {
         name: "cached-redis",
         test: "cached_redis",
-        server: Server::External {
-            env: "IDEM_TEST_REDIS_URL",
-        },
+        server: Server::External(Kind::Redis),
     },
     Backend {
         name: "cached-redis-cluster",

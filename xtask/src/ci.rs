@@ -1,5 +1,8 @@
-//! `cargo xtask ci`: everything CI checks, in the order a person would.
+//! `cargo xtask ci`: everything CI checks, in the order a person would:
+//! fmt, clippy, the tests, the demo under compose, the conformance table.
 
+use crate::conformance::{Selection, needed_kinds};
+use crate::servers::Servers;
 use crate::util::{cargo, run_step};
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -21,10 +24,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "warnings",
         ]),
     )?;
+    // One set of servers for the whole run: the unit and integration tests
+    // that need one (the facade's, the demo's) and the conformance suite
+    // share them; they are removed when `servers` is dropped.
+    let selection = Selection::all()?;
+    let servers = Servers::start(&needed_kinds(selection.backends()));
     // The conformance targets run below, once, with their table.
     run_step(
         "cargo test (unit, integration and doc tests)",
-        cargo().args([
+        cargo().envs(servers.env()).args([
             "test",
             "--workspace",
             "--exclude",
@@ -34,5 +42,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "idem/all-backends",
         ]),
     )?;
-    crate::conformance::run(&[])
+    // The demo's image and compose file; before the conformance table, so
+    // that the table is what the run ends with.
+    if let Some(engine) = crate::servers::docker_engine() {
+        eprintln!("\n==> cargo xtask demo-compose (engine {engine})");
+        crate::demo::run(&[])?;
+    } else {
+        eprintln!("\n*** SKIPPED demo-compose: no Docker engine answers (it did NOT run) ***");
+    }
+    crate::conformance::run_with(&selection, &servers)
 }

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::os::unix::net::UnixStream;
 
 use crate::backends::{BACKENDS, Backend, Server};
+use crate::servers::{Kind, Servers};
 use crate::util::cargo;
 
 /// How one backend's run ended.
@@ -26,66 +26,108 @@ pub(crate) enum Verdict {
     },
 }
 
+/// `cargo xtask conformance`: starts the servers the selected backends
+/// need, runs them, and removes the servers.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let mut only = BTreeSet::new();
-    let mut required = required_from_env();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .cloned()
-                .ok_or(format!("{arg} needs a backend name"))
-        };
-        match arg.as_str() {
-            "--backend" => {
-                only.insert(value()?);
+    let selection = Selection::parse(args)?;
+    let servers = Servers::start(&needed_kinds(&selection.backends));
+    run_with(&selection, &servers)
+}
+
+/// The backends to run, and those that must not be skipped.
+pub(crate) struct Selection {
+    backends: Vec<&'static Backend>,
+    required: BTreeSet<String>,
+}
+
+/// The server kinds `backends` need, once each.
+pub(crate) fn needed_kinds(backends: &[&Backend]) -> Vec<Kind> {
+    let kinds: BTreeSet<Kind> = backends
+        .iter()
+        .filter_map(|b| match b.server {
+            Server::External(kind) => Some(kind),
+            _ => None,
+        })
+        .collect();
+    kinds.into_iter().collect()
+}
+
+impl Selection {
+    /// Every backend; those in `IDEM_REQUIRE` are required.
+    pub(crate) fn all() -> Result<Self, String> {
+        Self::parse(&[])
+    }
+
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut only = BTreeSet::new();
+        let mut required = required_from_env();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = || {
+                args.next()
+                    .cloned()
+                    .ok_or(format!("{arg} needs a backend name"))
+            };
+            match arg.as_str() {
+                "--backend" => {
+                    only.insert(value()?);
+                }
+                "--require" => {
+                    required.insert(value()?);
+                }
+                other => {
+                    return Err(format!(
+                        "unknown argument `{other}` (see cargo xtask --help)"
+                    ));
+                }
             }
-            "--require" => {
-                required.insert(value()?);
-            }
-            other => {
+        }
+        if required.remove("all") {
+            required.extend(BACKENDS.iter().map(|b| b.name.to_owned()));
+        }
+        for name in only.iter().chain(&required) {
+            if !BACKENDS.iter().any(|b| b.name == name) {
+                let known: Vec<_> = BACKENDS.iter().map(|b| b.name).collect();
                 return Err(format!(
-                    "unknown argument `{other}` (see cargo xtask --help)"
+                    "no backend named `{name}`; known: {}",
+                    known.join(", ")
                 ));
             }
         }
-    }
-    if required.remove("all") {
-        required.extend(BACKENDS.iter().map(|b| b.name.to_owned()));
-    }
-    for name in only.iter().chain(&required) {
-        if !BACKENDS.iter().any(|b| b.name == name) {
-            let known: Vec<_> = BACKENDS.iter().map(|b| b.name).collect();
+        let left_out = required
+            .iter()
+            .find(|name| !only.is_empty() && !only.contains(*name));
+        if let Some(left_out) = left_out {
             return Err(format!(
-                "no backend named `{name}`; known: {}",
-                known.join(", ")
+                "`{left_out}` is required (--require or IDEM_REQUIRE) but not selected by --backend"
             ));
         }
+        let backends = BACKENDS
+            .iter()
+            .filter(|b| only.is_empty() || only.contains(b.name))
+            .collect();
+        Ok(Self { backends, required })
     }
-    let left_out = required
-        .iter()
-        .find(|name| !only.is_empty() && !only.contains(*name));
-    if let Some(left_out) = left_out {
-        return Err(format!(
-            "`{left_out}` is required (--require or IDEM_REQUIRE) but not selected by --backend"
-        ));
-    }
-    let selected: Vec<&Backend> = BACKENDS
-        .iter()
-        .filter(|b| only.is_empty() || only.contains(b.name))
-        .collect();
 
+    /// The backends selected.
+    pub(crate) fn backends(&self) -> &[&'static Backend] {
+        &self.backends
+    }
+}
+
+/// Runs the selected backends against `servers` and prints the table.
+pub(crate) fn run_with(selection: &Selection, servers: &Servers) -> Result<(), String> {
     let mut results = Vec::new();
-    for backend in selected {
+    for backend in &selection.backends {
         eprintln!("\n==> conformance: {}", backend.name);
-        let verdict = match source(backend) {
-            Ok(source) => run_backend(backend, source),
+        let verdict = match source(backend, servers) {
+            Ok(source) => run_backend(backend, source, servers),
             Err(reason) => Verdict::Skipped { reason },
         };
         results.push((backend.name, verdict));
     }
 
-    let (table, problems) = report(&results, &required);
+    let (table, problems) = report(&results, &selection.required);
     println!("{table}");
     if problems.is_empty() {
         Ok(())
@@ -104,21 +146,11 @@ fn required_from_env() -> BTreeSet<String> {
         .collect()
 }
 
-/// Where the backend's server will come from, or why there is none.
-fn source(backend: &Backend) -> Result<String, String> {
+/// Where the backend's server comes from, or why there is none.
+fn source(backend: &Backend, servers: &Servers) -> Result<String, String> {
     match backend.server {
         Server::Embedded => Ok("embedded".into()),
-        Server::External { env } => {
-            if std::env::var(env).is_ok_and(|v| !v.trim().is_empty()) {
-                Ok(format!("env URL ({env})"))
-            } else if let Some(engine) = docker_engine() {
-                Ok(format!("testcontainers ({engine})"))
-            } else {
-                Err(format!(
-                    "{env} is not set and no Docker engine is reachable"
-                ))
-            }
-        }
+        Server::External(kind) => servers.source(kind),
         Server::Spawned { binary } => match which(binary) {
             Some(path) => Ok(format!("spawned ({path})")),
             None => Err(format!("`{binary}` is not on PATH")),
@@ -134,29 +166,7 @@ fn which(binary: &str) -> Option<String> {
         .map(|p| p.display().to_string())
 }
 
-/// The Docker engine testcontainers would use, if one answers.
-fn docker_engine() -> Option<String> {
-    match std::env::var("DOCKER_HOST") {
-        Ok(host) if host.starts_with("tcp://") => {
-            let addr = host.trim_start_matches("tcp://").trim_end_matches('/');
-            std::net::TcpStream::connect(addr)
-                .ok()
-                .map(|_| host.clone())
-        }
-        Ok(host) if host.starts_with("unix://") => {
-            let path = host.trim_start_matches("unix://");
-            UnixStream::connect(path).ok().map(|_| host.clone())
-        }
-        _ => {
-            let path = "/var/run/docker.sock";
-            UnixStream::connect(path)
-                .ok()
-                .map(|_| format!("unix://{path}"))
-        }
-    }
-}
-
-fn run_backend(backend: &Backend, source: String) -> Verdict {
+fn run_backend(backend: &Backend, source: String, servers: &Servers) -> Verdict {
     // The backend is required inside its own run: a harness that cannot reach
     // the server fails its cases instead of skipping them.
     let mut require = std::env::var("IDEM_REQUIRE").unwrap_or_default();
@@ -173,6 +183,7 @@ fn run_backend(backend: &Backend, source: String) -> Verdict {
             "--color",
             "never",
         ])
+        .envs(servers.env())
         .env("IDEM_REQUIRE", require)
         .output();
     let output = match output {

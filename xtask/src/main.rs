@@ -1,4 +1,5 @@
-//! Project tasks for idem: `cargo xtask conformance`, `cargo xtask ci`.
+//! Project tasks for idem: `cargo xtask ci`, `cargo xtask conformance`,
+//! `cargo xtask images`, `cargo xtask servers`, `cargo xtask demo-compose`.
 //!
 //! Thin on purpose: it calls `$CARGO` and reads what the tests print.
 
@@ -6,6 +7,9 @@ mod backends;
 mod bench;
 mod ci;
 mod conformance;
+mod demo;
+mod images;
+mod servers;
 mod util;
 
 use std::process::ExitCode;
@@ -17,7 +21,17 @@ tasks:
   conformance [--backend NAME ...] [--require NAME ...]
       run the conformance suite on every backend (or those named) and print a
       table; a skipped --require'd backend fails the run (IDEM_REQUIRE adds to it)
-  ci  fmt check, clippy with warnings denied, every test, then conformance
+  ci  fmt check, clippy with warnings denied, every test, then conformance,
+      with the servers in containers (testcontainers) for the whole run
+  images [--force]
+      build the local server images from Debian's packages (for machines that
+      reach no container registry); images that exist are kept
+  servers [KIND ...]
+      start the test servers (redis, postgres, mysql, mssql) in containers,
+      print their URLs, hold them until standard input closes or Ctrl-C
+  demo-compose
+      build the demo's image, start it with docker-compose over Redis and
+      PostgreSQL, check a replayed payment, tear everything down
   bench [--duration S] [--warmup S] [--connections N] [--rounds N]
         [--priority] [--runtime multi|current]
       load benchmark of the idempotency layer (wrk on loopback, not part of CI)";
@@ -28,6 +42,9 @@ fn main() -> ExitCode {
         Some("conformance") => conformance::run(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("images") => images::run(&args[1..]),
+        Some("servers") => servers::run(&args[1..]),
+        Some("demo-compose") => demo::run(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
