@@ -10,13 +10,15 @@
 //! `cargo xtask servers` does the same for a run by hand.
 
 pub mod facade;
-pub mod redis_cluster;
+pub mod redis_servers;
 
 /// A backend that needs a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServerKind {
     /// Redis, standalone.
     Redis,
+    /// A three-master Redis Cluster (a `redis+cluster://` URL).
+    RedisCluster,
     /// PostgreSQL.
     Postgres,
     /// MySQL or MariaDB.
@@ -30,6 +32,7 @@ impl ServerKind {
     pub fn env_var(self) -> &'static str {
         match self {
             Self::Redis => "IDEM_TEST_REDIS_URL",
+            Self::RedisCluster => "IDEM_TEST_REDIS_CLUSTER_URL",
             Self::Postgres => "IDEM_TEST_POSTGRES_URL",
             Self::Mysql => "IDEM_TEST_MYSQL_URL",
             Self::Mssql => "IDEM_TEST_MSSQL_URL",

@@ -1,9 +1,9 @@
 //! The conformance suite on a memory tier in front of the three-master Redis
-//! Cluster the harness starts, built through `idem::StoreConfig`.
+//! Cluster (`IDEM_TEST_REDIS_CLUSTER_URL`), built through `idem::StoreConfig`.
 
 use idem_conformance::{Subject, conformance_tests, skip};
 use idem_tests::facade::through_facade;
-use idem_tests::redis_cluster::cluster;
+use idem_tests::redis_servers::cluster;
 
 async fn cached_redis_cluster() -> Option<Subject> {
     let url = match cluster() {

@@ -13,7 +13,7 @@ use idem_core::{
     Outcome, Scope, StoreKey, StoredResponse,
 };
 use idem_redis::{RedisConfig, RedisStore};
-use idem_tests::redis_cluster::RedisProcess;
+use idem_tests::redis_servers::RedisProcess;
 use idem_tests::{ServerKind, server};
 
 async fn redis() -> Option<Subject> {

@@ -1,5 +1,5 @@
-//! The conformance suite on a three-master Redis Cluster that the harness
-//! starts from the `redis-server` binary (see `idem_tests::redis_cluster`).
+//! The conformance suite on a three-master Redis Cluster
+//! (`IDEM_TEST_REDIS_CLUSTER_URL`; `cargo xtask` starts one in containers).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use bytes::Bytes;
 use idem_conformance::{Subject, conformance_tests, skip};
 use idem_core::{Claim, IdempotencyKey, IdempotencyStore, KeySpace, Scope};
 use idem_redis::{RedisConfig, RedisStore};
-use idem_tests::redis_cluster::{cluster, cluster_ports};
+use idem_tests::redis_servers::{cluster, cluster_nodes};
 
 async fn cluster_store() -> Option<RedisStore> {
     let url = match cluster() {
@@ -65,12 +65,15 @@ async fn keys_land_on_every_master_and_each_operation_follows_its_slot() {
     }
     // Each master holds some of the 30 completed keys.
     let pattern = format!("{}*", space.prefix());
-    for port in cluster_ports() {
+    let nodes = cluster_nodes();
+    assert_eq!(nodes.len(), 3, "three masters");
+    for (host, port) in nodes {
         let out = std::process::Command::new("redis-cli")
-            .args(["-p", &port.to_string(), "--scan", "--pattern", &pattern])
+            .args(["-h", &host, "-p", &port.to_string()])
+            .args(["--scan", "--pattern", &pattern])
             .output()
             .unwrap();
         let held = String::from_utf8_lossy(&out.stdout).lines().count();
-        assert!(held > 0, "master on port {port} holds none of the keys");
+        assert!(held > 0, "master {host}:{port} holds none of the keys");
     }
 }

@@ -10,8 +10,6 @@ pub(crate) enum Server {
     /// A server of this kind: at the URL in its environment variable, else
     /// in a container this run starts (see [`crate::servers`]).
     External(Kind),
-    /// Processes the test harness starts itself from this binary.
-    Spawned { binary: &'static str },
 }
 
 /// One backend: its name, the `idem-tests` test target that runs it, and its
@@ -62,9 +60,7 @@ pub(crate) const BACKENDS: &[Backend] = &[
     Backend {
         name: "redis-cluster",
         test: "redis_cluster",
-        server: Server::Spawned {
-            binary: "redis-server",
-        },
+        server: Server::External(Kind::RedisCluster),
     },
     Backend {
         name: "cached-sqlite",
@@ -94,8 +90,6 @@ pub(crate) const BACKENDS: &[Backend] = &[
     Backend {
         name: "cached-redis-cluster",
         test: "cached_redis_cluster",
-        server: Server::Spawned {
-            binary: "redis-server",
-        },
+        server: Server::External(Kind::RedisCluster),
     },
 ];

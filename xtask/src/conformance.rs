@@ -46,7 +46,7 @@ pub(crate) fn needed_kinds(backends: &[&Backend]) -> Vec<Kind> {
         .iter()
         .filter_map(|b| match b.server {
             Server::External(kind) => Some(kind),
-            _ => None,
+            Server::Embedded => None,
         })
         .collect();
     kinds.into_iter().collect()
@@ -151,19 +151,7 @@ fn source(backend: &Backend, servers: &Servers) -> Result<String, String> {
     match backend.server {
         Server::Embedded => Ok("embedded".into()),
         Server::External(kind) => servers.source(kind),
-        Server::Spawned { binary } => match which(binary) {
-            Some(path) => Ok(format!("spawned ({path})")),
-            None => Err(format!("`{binary}` is not on PATH")),
-        },
     }
-}
-
-fn which(binary: &str) -> Option<String> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(binary))
-        .find(|p| p.is_file())
-        .map(|p| p.display().to_string())
 }
 
 fn run_backend(backend: &Backend, source: String, servers: &Servers) -> Verdict {

@@ -1,11 +1,12 @@
-//! Redis servers the tests start themselves from the `redis-server` binary:
-//! a three-master Redis Cluster shared by one test process ([`cluster`]),
-//! and single servers a test may stop, pause and restart ([`RedisProcess`]).
+//! Redis servers for the tests: the three-master Redis Cluster of the run
+//! ([`cluster`], started in containers by `cargo xtask`), and single servers
+//! a test starts itself from the `redis-server` binary, to stop, pause and
+//! restart ([`RedisProcess`]).
 //!
-//! Every server runs on a free loopback port, in a throwaway directory, with
-//! persistence off. It is started under a small `sh` watchdog that kills it
-//! by process id, and removes its directory, once the test process is gone:
-//! a cluster held in a `static` is never dropped, so this is what stops it.
+//! Such a server runs on a free loopback port, in a throwaway directory,
+//! with persistence off. It is started under a small `sh` watchdog that
+//! kills it by process id, and removes its directory, once the test process
+//! is gone.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -45,7 +46,7 @@ pub struct RedisProcess {
 impl RedisProcess {
     /// Starts a standalone server on a free port.
     pub fn start() -> Result<Self, String> {
-        Self::start_with(free_port(false)?, &[])
+        Self::start_with(free_port()?, &[])
     }
 
     /// Starts a server on `port` with extra `redis-server` arguments.
@@ -198,92 +199,37 @@ impl Drop for RedisProcess {
     }
 }
 
-/// The URL of a three-master Redis Cluster on loopback ports
-/// (`redis+cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3`), started on
-/// first use and shared by the rest of the test process; or why there is
-/// none.
+/// The URL of the three-master Redis Cluster of this run
+/// (`IDEM_TEST_REDIS_CLUSTER_URL`, which `cargo xtask` sets after starting
+/// the nodes in containers), or why there is none.
 pub fn cluster() -> Result<String, String> {
-    static CLUSTER: OnceLock<Result<(Vec<RedisProcess>, String), String>> = OnceLock::new();
-    CLUSTER
-        .get_or_init(start_cluster)
-        .as_ref()
-        .map(|(_, url)| url.clone())
-        .map_err(Clone::clone)
+    crate::server(crate::ServerKind::RedisCluster).map(|s| s.url)
 }
 
-/// The ports of the shared cluster's masters (after [`cluster`] succeeded).
-pub fn cluster_ports() -> Vec<u16> {
+/// The cluster's nodes as `(host, port)`, from its URL.
+pub fn cluster_nodes() -> Vec<(String, u16)> {
     cluster()
         .ok()
         .and_then(|url| {
             url.strip_prefix("redis+cluster://").map(|nodes| {
                 nodes
                     .split(',')
-                    .filter_map(|n| n.rsplit_once(':')?.1.parse().ok())
+                    .filter_map(|n| {
+                        let (host, port) = n.rsplit_once(':')?;
+                        Some((host.to_owned(), port.parse().ok()?))
+                    })
                     .collect()
             })
         })
         .unwrap_or_default()
 }
 
-fn start_cluster() -> Result<(Vec<RedisProcess>, String), String> {
-    which(REDIS_SERVER)?;
-    which("redis-cli")?;
-    let mut nodes = Vec::new();
-    for _ in 0..3 {
-        nodes.push(RedisProcess::start_with(
-            free_port(true)?,
-            &[
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-node-timeout",
-                "5000",
-            ],
-        )?);
-    }
-    let addrs: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port()))
-        .collect();
-    let mut args = vec!["--cluster", "create"];
-    args.extend(addrs.iter().map(String::as_str));
-    args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
-    cli(nodes[0].port(), &args)?;
-    let start = Instant::now();
-    loop {
-        let ok = nodes.iter().all(|n| {
-            n.cli(&["CLUSTER", "INFO"])
-                .is_ok_and(|info| info.contains("cluster_state:ok"))
-        });
-        if ok {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            return Err("the Redis Cluster did not reach cluster_state:ok within 30 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let url = format!("redis+cluster://{}", addrs.join(","));
-    Ok((nodes, url))
-}
-
-/// A free loopback port; for a cluster node, also its bus port (+10000).
-fn free_port(with_bus: bool) -> Result<u16, String> {
-    for _ in 0..100 {
-        let port = TcpListener::bind(("127.0.0.1", 0))
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("cannot find a free port: {e}"))?
-            .port();
-        if !with_bus {
-            return Ok(port);
-        }
-        if port <= 55_535 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err("no free port pair for a cluster node".into())
+/// A free loopback port.
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot find a free port: {e}"))
 }
 
 fn cli(port: u16, args: &[&str]) -> Result<String, String> {

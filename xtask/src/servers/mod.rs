@@ -19,6 +19,8 @@ use std::io::Read as _;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+mod cluster;
+
 use testcontainers::core::wait::HealthWaitStrategy;
 use testcontainers::core::{Healthcheck, IntoContainerPort, WaitFor};
 use testcontainers::runners::SyncRunner;
@@ -38,17 +40,26 @@ pub(crate) const RUN_LABEL: &str = "org.idem.run";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Kind {
     Redis,
+    /// Three Redis masters on a private Docker network, as one cluster.
+    RedisCluster,
     Postgres,
     Mysql,
     Mssql,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 4] = [Kind::Redis, Kind::Postgres, Kind::Mysql, Kind::Mssql];
+    pub(crate) const ALL: [Kind; 5] = [
+        Kind::Redis,
+        Kind::RedisCluster,
+        Kind::Postgres,
+        Kind::Mysql,
+        Kind::Mssql,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Redis => "redis",
+            Kind::RedisCluster => "redis-cluster",
             Kind::Postgres => "postgres",
             Kind::Mysql => "mysql",
             Kind::Mssql => "mssql",
@@ -59,23 +70,28 @@ impl Kind {
         Kind::ALL
             .into_iter()
             .find(|k| k.name() == name)
-            .ok_or_else(|| format!("no server kind `{name}`; known: redis, postgres, mysql, mssql"))
+            .ok_or_else(|| {
+                let known: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
+                format!("no server kind `{name}`; known: {}", known.join(", "))
+            })
     }
 
     /// The variable that names a running server (and that the tests read).
     pub(crate) fn url_var(self) -> &'static str {
         match self {
             Kind::Redis => "IDEM_TEST_REDIS_URL",
+            Kind::RedisCluster => "IDEM_TEST_REDIS_CLUSTER_URL",
             Kind::Postgres => "IDEM_TEST_POSTGRES_URL",
             Kind::Mysql => "IDEM_TEST_MYSQL_URL",
             Kind::Mssql => "IDEM_TEST_MSSQL_URL",
         }
     }
 
-    /// The variable that replaces the official image.
+    /// The variable that replaces the official image (the cluster's nodes
+    /// are Redis servers: the same image).
     pub(crate) fn image_var(self) -> &'static str {
         match self {
-            Kind::Redis => "IDEM_TEST_REDIS_IMAGE",
+            Kind::Redis | Kind::RedisCluster => "IDEM_TEST_REDIS_IMAGE",
             Kind::Postgres => "IDEM_TEST_POSTGRES_IMAGE",
             Kind::Mysql => "IDEM_TEST_MYSQL_IMAGE",
             Kind::Mssql => "IDEM_TEST_MSSQL_IMAGE",
@@ -85,7 +101,7 @@ impl Kind {
     /// The official image and tag.
     fn official(self) -> (&'static str, &'static str) {
         match self {
-            Kind::Redis => ("redis", "7.2"),
+            Kind::Redis | Kind::RedisCluster => ("redis", "7.2"),
             Kind::Postgres => ("postgres", "16-alpine"),
             Kind::Mysql => ("mysql", "8.4"),
             Kind::Mssql => ("mcr.microsoft.com/mssql/server", "2022-latest"),
@@ -94,7 +110,7 @@ impl Kind {
 
     fn port(self) -> u16 {
         match self {
-            Kind::Redis => 6379,
+            Kind::Redis | Kind::RedisCluster => 6379,
             Kind::Postgres => 5432,
             Kind::Mysql => 3306,
             Kind::Mssql => 1433,
@@ -105,7 +121,7 @@ impl Kind {
     /// with (it works on the official images too).
     fn health_check(self) -> Healthcheck {
         let test = match self {
-            Kind::Redis => "redis-cli ping | grep -q PONG",
+            Kind::Redis | Kind::RedisCluster => "redis-cli ping | grep -q PONG",
             Kind::Postgres => "pg_isready -q -h 127.0.0.1 -p 5432",
             Kind::Mysql => {
                 "mariadb-admin ping -h 127.0.0.1 --silent || mysqladmin ping -h 127.0.0.1 --silent"
@@ -121,10 +137,11 @@ impl Kind {
     }
 
     /// The URL of this kind's server on a loopback `port`, with the
-    /// credentials the images are started with.
+    /// credentials the images are started with (the cluster's URL names
+    /// its nodes instead: see [`cluster`]).
     fn url(self, port: u16) -> String {
         match self {
-            Kind::Redis => format!("redis://127.0.0.1:{port}"),
+            Kind::Redis | Kind::RedisCluster => format!("redis://127.0.0.1:{port}"),
             Kind::Postgres => format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"),
             Kind::Mysql => format!("mysql://root@127.0.0.1:{port}/test"),
             Kind::Mssql => format!(
@@ -210,7 +227,7 @@ impl Drop for Servers {
     fn drop(&mut self) {
         let n = self.containers();
         if n > 0 {
-            eprintln!("\n==> removing the {n} test server container(s)");
+            eprintln!("\n==> removing the containers of {n} test server(s)");
         }
     }
 }
@@ -234,8 +251,17 @@ fn provide(kind: Kind, engine: Option<&str>) -> Result<Server, String> {
         "==> starting {} in a container ({image}, engine {engine})",
         kind.name()
     );
+    if kind == Kind::RedisCluster {
+        let (nodes, url) = cluster::start(&image)
+            .map_err(|e| format!("{var} is not set and the cluster could not be started: {e}"))?;
+        return Ok(Server {
+            url,
+            source: format!("testcontainers (3 x {image})"),
+            _container: Some(nodes),
+        });
+    }
     let (container, port) = match kind {
-        Kind::Redis => start_container(kind, Redis::default().into()),
+        Kind::Redis | Kind::RedisCluster => start_container(kind, Redis::default().into()),
         Kind::Postgres => start_container(kind, Postgres::default().into()),
         Kind::Mysql => start_container(kind, Mysql::default().into()),
         Kind::Mssql => start_container(kind, MssqlServer::default().with_accept_eula().into()),
@@ -264,29 +290,35 @@ fn start_container<I: Image + 'static>(
     kind: Kind,
     request: ContainerRequest<I>,
 ) -> Result<(Box<dyn Any + Send>, u16), String> {
+    let container = prepare(kind, request).start().map_err(|e| e.to_string())?;
+    let port = container
+        .get_host_port_ipv4(kind.port().tcp())
+        .map_err(|e| format!("the container started but its port is unknown: {e}"))?;
+    Ok((Box::new(container), port))
+}
+
+/// The image (official, or the override and its health check), the labels
+/// and the start-up bound of a `kind` container.
+fn prepare<I: Image>(kind: Kind, request: ContainerRequest<I>) -> ContainerRequest<I> {
     let (name, tag) = kind.official();
-    let mut request = request
+    let request = request
         .with_name(name)
         .with_tag(tag)
         .with_label(LABEL.0, LABEL.1)
         .with_label(RUN_LABEL, std::process::id().to_string())
         .with_startup_timeout(Duration::from_secs(180));
-    if let Ok(image) = std::env::var(kind.image_var()) {
-        let (name, tag) = image
-            .rsplit_once(':')
-            .filter(|(_, tag)| !tag.contains('/'))
-            .unwrap_or((&image, "latest"));
-        request = request
-            .with_name(name)
-            .with_tag(tag)
-            .with_health_check(kind.health_check())
-            .with_ready_conditions(vec![WaitFor::Healthcheck(HealthWaitStrategy::default())]);
-    }
-    let container = request.start().map_err(|e| e.to_string())?;
-    let port = container
-        .get_host_port_ipv4(kind.port().tcp())
-        .map_err(|e| format!("the container started but its port is unknown: {e}"))?;
-    Ok((Box::new(container), port))
+    let Ok(image) = std::env::var(kind.image_var()) else {
+        return request;
+    };
+    let (name, tag) = image
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .unwrap_or((&image, "latest"));
+    request
+        .with_name(name)
+        .with_tag(tag)
+        .with_health_check(kind.health_check())
+        .with_ready_conditions(vec![WaitFor::Healthcheck(HealthWaitStrategy::default())])
 }
 
 /// The Docker engine testcontainers would use, if one answers.
@@ -312,11 +344,11 @@ pub(crate) fn docker_engine() -> Option<String> {
 }
 
 /// `cargo xtask servers [KIND ...]`: starts the servers (default: redis,
-/// postgres, mysql), prints `export` lines for their URLs, and holds them
+/// redis-cluster, postgres, mysql), prints `export` lines for their URLs, and holds them
 /// until standard input closes or the process is interrupted.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let kinds: Vec<Kind> = if args.is_empty() {
-        vec![Kind::Redis, Kind::Postgres, Kind::Mysql]
+        vec![Kind::Redis, Kind::RedisCluster, Kind::Postgres, Kind::Mysql]
     } else {
         args.iter()
             .map(|a| Kind::from_name(a))
