@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cases;
+pub mod doubles;
 mod macros;
 mod skip;
 mod subject;

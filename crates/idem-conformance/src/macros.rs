@@ -9,6 +9,8 @@
 /// server, the suite also checks that an outage is an error, never "absent".
 /// With `purge: $purge`, a setup whose subject has a purger
 /// ([`crate::Subject::with_purger`]), it checks the optional purge ability.
+/// The tests are the cases of [`crate::cases::ALL`], [`crate::cases::UNREACHABLE`]
+/// and [`crate::cases::PURGE`], by the same names: this macro makes those lists.
 ///
 /// The test crate must depend on `tokio`.
 ///
@@ -23,9 +25,10 @@
 macro_rules! conformance_tests {
     ($setup:path $(, unreachable: $down:path)? $(, purge: $purge:path)?) => {
         $crate::conformance_tests!(@cases (@stamp $setup));
-        $($crate::conformance_tests!(@stamp $down; unreachable_store_is_an_error);)?
-        $($crate::conformance_tests!(@stamp $purge; purge_deletes_expired_records_and_keeps_live_ones);)?
+        $($crate::conformance_tests!(@unreachable (@stamp $down));)?
+        $($crate::conformance_tests!(@purge (@stamp $purge));)?
     };
+    // One test per case, on the subject `$setup` builds.
     (@stamp $setup:path; $($case:ident)*) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -36,8 +39,21 @@ macro_rules! conformance_tests {
             }
         )*
     };
-    (@names; $($case:ident)*) => {
-        &[$(stringify!($case)),*]
+    // The cases as values: `cases::ALL` and the other lists.
+    (@list; $($case:ident)*) => {
+        &[$($crate::cases::Case::new(
+            stringify!($case),
+            |subject| ::std::boxed::Box::pin($crate::cases::$case(subject)),
+        )),*]
+    };
+    // The case names, in three groups by the subject they need, each handed
+    // to the arm that `$head` names (`@stamp` or `@list`). A case is named
+    // here and nowhere else.
+    (@unreachable ($($head:tt)*)) => {
+        $crate::conformance_tests! { $($head)*; unreachable_store_is_an_error }
+    };
+    (@purge ($($head:tt)*)) => {
+        $crate::conformance_tests! { $($head)*; purge_deletes_expired_records_and_keeps_live_ones }
     };
     (@cases ($($head:tt)*)) => {
         $crate::conformance_tests! { $($head)*;

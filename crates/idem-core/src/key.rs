@@ -57,7 +57,7 @@ pub enum KeyError {
 /// assert!(IdempotencyKey::new("").is_err());
 /// assert!(IdempotencyKey::new("tab\there").is_err());
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
@@ -82,12 +82,6 @@ impl IdempotencyKey {
     /// The key as the client sent it.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Debug for IdempotencyKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("IdempotencyKey").field(&self.0).finish()
     }
 }
 

@@ -1,23 +1,23 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
-mod ext;
 mod fingerprint;
 mod key;
 mod protocol;
 mod record;
 mod secret;
+mod settle;
 mod store;
 
 pub use error::{BoxError, Error, Result};
-pub use ext::IdempotencyStoreExt;
 pub use fingerprint::{Fingerprint, FingerprintBuilder};
 pub use key::{
     DEFAULT_PREFIX, IdempotencyKey, KeyError, KeySpace, MAX_KEY_LEN, MAX_PREFIX_LEN, MAX_SCOPE_LEN,
     MAX_STORE_KEY_LEN, Scope, StoreKey,
 };
 pub use protocol::{
-    Completion, DEFAULT_LEASE, DEFAULT_RETENTION, DEFAULT_RETRY_HINT, Idempotency, Outcome,
+    Completion, DEFAULT_COMPLETION_BOUND, DEFAULT_LEASE, DEFAULT_RETENTION, DEFAULT_RETRY_HINT,
+    Idempotency, Outcome,
 };
 pub use record::{Record, RecordState, StoredResponse};
 pub use secret::redact_url;

@@ -5,10 +5,11 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 
+use crate::settle;
 use crate::{
     Claim, Error, Fingerprint, IdempotencyStore, Record, RecordState, Result, StoreKey,
     StoredResponse,
@@ -20,15 +21,19 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long a duplicate is told to wait while the first request runs, by default.
 pub const DEFAULT_RETRY_HINT: Duration = Duration::from_secs(1);
+/// How long, at most, the engine keeps trying to store a handler's result
+/// through transient store errors, by default (never past the lease).
+pub const DEFAULT_COMPLETION_BOUND: Duration = Duration::from_secs(10);
 
 /// What the handler asks the engine to do with its result.
 #[derive(Debug, Clone)]
 pub enum Completion {
     /// Keep this response; retries with the same fingerprint replay it.
     Keep(StoredResponse),
-    /// The request is done, but its response is too large to keep: retries are
-    /// told so and never run the handler again.
-    KeepWithoutResponse {
+    /// The request is done, but its response is too large to keep: the key is
+    /// kept as "completed, response not retained", so retries are told so and
+    /// never run the handler again.
+    KeepNotRetained {
         /// The status the handler answered with.
         status: u16,
     },
@@ -38,10 +43,26 @@ pub enum Completion {
 }
 
 /// What [`Idempotency::execute`] did.
+///
+/// When the handler ran, the variant says what became of its result:
+/// [`Executed`](Self::Executed) (kept), [`Released`](Self::Released) or
+/// [`Lost`](Self::Lost); each carries what the handler returned.
 #[derive(Debug)]
 pub enum Outcome<T> {
-    /// The key was free: the handler ran and this is what it returned.
+    /// The key was free: the handler ran, this is what it returned, and its
+    /// [`Completion`] was kept (with or without the response), so a retry
+    /// with the same fingerprint is replayed.
     Executed(T),
+    /// The key was free and the handler ran, but asked for the key to be
+    /// released ([`Completion::Release`]): a retry runs the handler again
+    /// (once the lease ends, if the store could not release the key now).
+    Released(T),
+    /// The key was free and the handler ran, but its result could not be
+    /// kept: the lease ran out first (another request may hold the key now)
+    /// or the store still failed when the engine stopped trying (see
+    /// [`Idempotency::with_completion_bound`]). Logged as `completion_lost`
+    /// with the key; a retry may run the handler again.
+    Lost(T),
     /// The key had a completed record with the same fingerprint: its response.
     Replayed(StoredResponse),
     /// The key had completed with the same fingerprint, but its response was
@@ -59,19 +80,6 @@ pub enum Outcome<T> {
     },
     /// The key was used with a different request (other fingerprint).
     Mismatch,
-}
-
-impl<T> Outcome<T> {
-    /// A short, stable name for logs and metrics: `executed`, `replayed`,
-    /// `in_flight`, `mismatch`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Executed(_) => "executed",
-            Self::Replayed(_) | Self::ReplayedNotRetained { .. } => "replayed",
-            Self::InFlight { .. } => "in_flight",
-            Self::Mismatch => "mismatch",
-        }
-    }
 }
 
 /// The idempotency protocol over any [`IdempotencyStore`].
@@ -97,6 +105,7 @@ pub struct Idempotency {
     lease: Duration,
     retention: Duration,
     retry_hint: Duration,
+    completion_bound: Duration,
 }
 
 impl Idempotency {
@@ -107,6 +116,7 @@ impl Idempotency {
             lease: DEFAULT_LEASE,
             retention: DEFAULT_RETENTION,
             retry_hint: DEFAULT_RETRY_HINT,
+            completion_bound: DEFAULT_COMPLETION_BOUND,
         }
     }
 
@@ -131,9 +141,27 @@ impl Idempotency {
         self
     }
 
-    /// The store behind the engine.
-    pub fn store(&self) -> &Arc<dyn IdempotencyStore> {
-        &self.store
+    /// How long, at most, the caller waits after its handler ran while the
+    /// engine stores the result (or releases the key) through transient store
+    /// errors, retrying with backoff; never past the claim's lease, after
+    /// which the token is refused anyway. 10 s by default; zero means one
+    /// attempt, as a store blip then loses the result (and a retry runs the
+    /// handler again once the lease ends).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// # use idem_core::{Idempotency, IdempotencyStore};
+    /// # fn engine(store: Arc<dyn IdempotencyStore>) -> Idempotency {
+    /// Idempotency::new(store)
+    ///     .with_lease(Duration::from_secs(30))
+    ///     .with_completion_bound(Duration::from_secs(5))
+    /// # }
+    /// ```
+    pub fn with_completion_bound(mut self, bound: Duration) -> Self {
+        self.completion_bound = bound;
+        self
     }
 
     /// The lease in force.
@@ -141,25 +169,22 @@ impl Idempotency {
         self.lease
     }
 
-    /// The retention in force.
-    pub fn retention(&self) -> Duration {
-        self.retention
-    }
-
     /// Runs `handler` at most once per `key`, or says why not.
     ///
     /// 1. Claims `key` with an in-progress record carrying `fingerprint`.
     /// 2. If the claim is acquired, runs `handler`, then keeps its
-    ///    [`Completion`] (fenced by the lease token) or releases the key; the
-    ///    handler's value is returned as [`Outcome::Executed`]. If the handler
-    ///    panics, the key is released and the panic resumes.
+    ///    [`Completion`] (fenced by the lease token) or releases the key, and
+    ///    returns the handler's value as [`Outcome::Executed`] (kept),
+    ///    [`Outcome::Released`] or [`Outcome::Lost`] (could not be kept). If
+    ///    the handler panics, the key is released and the panic resumes.
     /// 3. If a live record exists: another fingerprint gives
     ///    [`Outcome::Mismatch`]; an in-progress one gives [`Outcome::InFlight`];
     ///    a completed one gives [`Outcome::Replayed`].
     ///
     /// A failure to keep the result after the handler ran (the lease was lost,
     /// the store went down) is logged and the handler's value is still
-    /// returned: the side effect happened and its caller should hear of it.
+    /// returned, as [`Outcome::Lost`]: the side effect happened and its caller
+    /// should hear of it.
     ///
     /// # Errors
     /// The claim's store error ([`Error::Unavailable`] when the store is down),
@@ -176,6 +201,7 @@ impl Idempotency {
         Fut: Future<Output = (T, Completion)>,
     {
         let pending = Record::in_progress(fingerprint, self.lease).encode();
+        let claimed_at = Instant::now();
         let token = match self.store.claim(key, pending, self.lease).await? {
             Claim::Acquired(token) => token,
             Claim::Existing(bytes) => return self.existing(&bytes, fingerprint),
@@ -184,37 +210,52 @@ impl Idempotency {
         let (value, completion) = match AssertUnwindSafe(handler()).catch_unwind().await {
             Ok(done) => done,
             Err(panic) => {
-                if let Err(error) = self.store.release(key, &token).await {
+                let deadline = self.settle_deadline(claimed_at);
+                let release = || self.store.release(key, &token);
+                if let Err(error) = settle::until(deadline, "release", release).await {
                     tracing::warn!(%key, %error, "could not release the key after the handler panicked");
                 }
                 std::panic::resume_unwind(panic);
             }
         };
 
-        let record = |state| Record::new(fingerprint, state, self.retention);
-        let kept = match completion {
-            Completion::Keep(response) => {
-                let bytes = record(RecordState::Completed(response)).encode();
-                self.store
-                    .complete(key, &token, bytes, self.retention)
-                    .await
+        let state = match completion {
+            Completion::Keep(response) => RecordState::Completed(response),
+            Completion::KeepNotRetained { status } => RecordState::CompletedNotRetained { status },
+            Completion::Release => {
+                let deadline = self.settle_deadline(claimed_at);
+                let release = || self.store.release(key, &token);
+                if let Err(error) = settle::until(deadline, "release", release).await {
+                    tracing::warn!(%key, %error, "the key could not be released; a retry runs once its lease ends");
+                }
+                return Ok(Outcome::Released(value));
             }
-            Completion::KeepWithoutResponse { status } => {
-                let bytes = record(RecordState::CompletedNotRetained { status }).encode();
-                self.store
-                    .complete(key, &token, bytes, self.retention)
-                    .await
-            }
-            Completion::Release => self.store.release(key, &token).await.map(drop),
         };
-        match kept {
-            Ok(()) => {}
+        let bytes = Record::new(fingerprint, state, self.retention).encode();
+        let deadline = self.settle_deadline(claimed_at);
+        let complete = || {
+            self.store
+                .complete(key, &token, bytes.clone(), self.retention)
+        };
+        match settle::until(deadline, "complete", complete).await {
+            Ok(()) => Ok(Outcome::Executed(value)),
             Err(Error::LeaseLost) => {
-                tracing::warn!(%key, "the lease ran out before the handler finished; its result was not kept")
+                tracing::error!(%key, event = "completion_lost", "the lease ran out before the handler's result was kept; a retry may run the handler again");
+                Ok(Outcome::Lost(value))
             }
-            Err(error) => tracing::warn!(%key, %error, "the handler's result could not be kept"),
+            Err(error) => {
+                tracing::error!(%key, %error, event = "completion_lost", "the handler's result could not be kept; a retry may run the handler again once the lease ends");
+                Ok(Outcome::Lost(value))
+            }
         }
-        Ok(Outcome::Executed(value))
+    }
+
+    /// Until when settling a claim taken at `claimed_at` is worth trying:
+    /// the completion bound from now, and never past the lease (the token is
+    /// refused after it).
+    fn settle_deadline(&self, claimed_at: Instant) -> Instant {
+        let lease_end = claimed_at + self.lease;
+        (Instant::now() + self.completion_bound).min(lease_end)
     }
 
     fn existing<T>(&self, bytes: &bytes::Bytes, fingerprint: Fingerprint) -> Result<Outcome<T>> {
@@ -233,5 +274,84 @@ impl Idempotency {
             RecordState::Completed(response) => Outcome::Replayed(response),
             RecordState::CompletedNotRetained { status } => Outcome::ReplayedNotRetained { status },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LeaseToken;
+
+    /// Grants every claim; `complete` answers with `refuse` (none: accepted).
+    #[derive(Debug)]
+    struct Granting {
+        refuse: fn() -> Option<Error>,
+    }
+
+    #[async_trait::async_trait]
+    impl IdempotencyStore for Granting {
+        async fn find(&self, _: &StoreKey) -> Result<Option<bytes::Bytes>> {
+            Ok(None)
+        }
+        async fn store(&self, _: &StoreKey, _: bytes::Bytes, _: Duration) -> Result<()> {
+            Ok(())
+        }
+        async fn remove(&self, _: &StoreKey) -> Result<bool> {
+            Ok(false)
+        }
+        async fn exists(&self, _: &StoreKey) -> Result<bool> {
+            Ok(false)
+        }
+        async fn claim(&self, _: &StoreKey, _: bytes::Bytes, _: Duration) -> Result<Claim> {
+            Ok(Claim::Acquired(LeaseToken::generate()))
+        }
+        async fn complete(
+            &self,
+            _: &StoreKey,
+            _: &LeaseToken,
+            _: bytes::Bytes,
+            _: Duration,
+        ) -> Result<()> {
+            (self.refuse)().map_or(Ok(()), Err)
+        }
+        async fn release(&self, _: &StoreKey, _: &LeaseToken) -> Result<bool> {
+            Ok(true)
+        }
+    }
+
+    async fn run(refuse: fn() -> Option<Error>, completion: Completion) -> Outcome<&'static str> {
+        // A store that stays down is tried for 100 ms, then given up on.
+        let engine = Idempotency::new(Arc::new(Granting { refuse }))
+            .with_completion_bound(Duration::from_millis(100));
+        let key = StoreKey::parse("k").unwrap();
+        let fp = Fingerprint::of_request("POST", "/", b"");
+        engine
+            .execute(&key, fp, || async { ("ran", completion) })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_outcome_says_what_became_of_the_result() {
+        let kept = || None;
+        let lost = || Some(Error::LeaseLost);
+        let down = || Some(Error::unavailable("test", "down"));
+        let keep = || Completion::Keep(StoredResponse::default());
+        let not_retained = || Completion::KeepNotRetained { status: 200 };
+
+        assert!(matches!(run(kept, keep()).await, Outcome::Executed("ran")));
+        assert!(matches!(
+            run(kept, not_retained()).await,
+            Outcome::Executed("ran")
+        ));
+        assert!(matches!(
+            run(kept, Completion::Release).await,
+            Outcome::Released("ran")
+        ));
+        assert!(matches!(run(lost, keep()).await, Outcome::Lost("ran")));
+        assert!(matches!(
+            run(down, not_retained()).await,
+            Outcome::Lost("ran")
+        ));
     }
 }

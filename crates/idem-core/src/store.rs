@@ -18,9 +18,8 @@ use crate::{Result, StoreKey};
 /// let a = LeaseToken::generate();
 /// let b = LeaseToken::generate();
 /// assert_ne!(a, b);
-/// assert_eq!(LeaseToken::parse(&a.to_string()), Some(a));
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LeaseToken(uuid::Uuid);
 
 impl LeaseToken {
@@ -29,25 +28,9 @@ impl LeaseToken {
         Self(uuid::Uuid::new_v4())
     }
 
-    /// Parses the text form produced by `to_string()`.
-    pub fn parse(text: &str) -> Option<Self> {
-        uuid::Uuid::parse_str(text).ok().map(Self)
-    }
-
     /// The token's 16 bytes, for backends that store it as binary.
     pub fn as_bytes(&self) -> &[u8; 16] {
         self.0.as_bytes()
-    }
-
-    /// Rebuilds a token from its 16 bytes.
-    pub fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(uuid::Uuid::from_bytes(bytes))
-    }
-}
-
-impl fmt::Debug for LeaseToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LeaseToken({})", self.0)
     }
 }
 

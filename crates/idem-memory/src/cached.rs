@@ -112,7 +112,7 @@ impl CachedStore {
     pub fn new(inner: Arc<dyn IdempotencyStore>, config: TierConfig) -> Self {
         Self {
             inner,
-            tier: MemoryStore::builder().capacity(config.capacity).build(),
+            tier: MemoryStore::with_capacity(config.capacity),
             ttl: config.ttl,
             hits: Arc::new(AtomicU64::new(0)),
         }

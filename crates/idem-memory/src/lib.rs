@@ -6,4 +6,4 @@ mod store;
 
 pub use cached::{CachedStore, DEFAULT_TIER_TTL, TierConfig};
 pub use capacity::Capacity;
-pub use store::{MemoryStore, MemoryStoreBuilder};
+pub use store::MemoryStore;

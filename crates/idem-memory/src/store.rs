@@ -115,49 +115,18 @@ impl Default for MemoryStore {
 impl MemoryStore {
     /// A store with the default [`Capacity`] (100 000 records, 256 MiB).
     pub fn new() -> Self {
-        Self::builder().build()
+        Self::with_capacity(Capacity::default())
     }
 
-    /// A builder to set the capacity.
+    /// A store bounded by `capacity`.
     ///
     /// # Examples
     /// ```
     /// use idem_memory::{Capacity, MemoryStore};
-    /// let store = MemoryStore::builder()
-    ///     .capacity(Capacity::default().with_max_entries(1_000))
-    ///     .build();
+    /// let store = MemoryStore::with_capacity(Capacity::default().with_max_entries(1_000));
     /// # let _ = store;
     /// ```
-    pub fn builder() -> MemoryStoreBuilder {
-        MemoryStoreBuilder::default()
-    }
-
-    /// The limits this store was built with.
-    pub fn capacity(&self) -> Capacity {
-        self.capacity
-    }
-
-    fn live(&self, slot: Option<Slot>) -> Option<Slot> {
-        slot.filter(Slot::is_live)
-    }
-}
-
-/// Builds a [`MemoryStore`].
-#[derive(Debug, Clone, Default)]
-pub struct MemoryStoreBuilder {
-    capacity: Capacity,
-}
-
-impl MemoryStoreBuilder {
-    /// Sets the limits.
-    pub fn capacity(mut self, capacity: Capacity) -> Self {
-        self.capacity = capacity;
-        self
-    }
-
-    /// Builds the store.
-    pub fn build(self) -> MemoryStore {
-        let capacity = self.capacity;
+    pub fn with_capacity(capacity: Capacity) -> Self {
         let mut builder = Cache::builder()
             .expire_after(PerRecordExpiry)
             // Admit every write: TinyLFU could refuse a new claim's record.
@@ -169,10 +138,19 @@ impl MemoryStoreBuilder {
                     capacity.weigh(k.len() + v.value.len() + RECORD_OVERHEAD)
                 });
         }
-        MemoryStore {
+        Self {
             cache: builder.build(),
             capacity,
         }
+    }
+
+    /// The limits this store was built with.
+    pub fn capacity(&self) -> Capacity {
+        self.capacity
+    }
+
+    fn live(&self, slot: Option<Slot>) -> Option<Slot> {
+        slot.filter(Slot::is_live)
     }
 }
 

@@ -3,8 +3,8 @@
 //! layer on the memory store (`/fresh` for new keys, `/replay` for one key).
 //!
 //! A fourth route, `/fresh-ref`, is a diagnostic: the same layer on a plain
-//! `Mutex<HashMap>` store (below), to tell the layer's cost from the memory
-//! store's. The targets are judged on `/fresh`, never on it.
+//! `Mutex<HashMap>` store (`idem_conformance::doubles::ReferenceStore`), to
+//! tell the layer's cost from the memory store's. The targets are judged on `/fresh`, never on it.
 //!
 //! Prints `listening http://ADDR` once it accepts connections; when its stdin
 //! closes it prints the layer's counters (`metrics ...`) and exits. Run it
@@ -17,13 +17,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
+use idem_conformance::doubles::ReferenceStore;
 use idem_tower::IdempotencyLayer;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
-
-#[path = "support/reference_store.rs"]
-mod reference_store;
-use reference_store::ReferenceStore;
 
 /// The benchmark's handler: validates a payment and answers `201` with it.
 async fn create(
@@ -66,7 +63,7 @@ async fn serve() -> std::io::Result<()> {
         .route_layer(layer.clone());
     let reference = Router::new()
         .route("/fresh-ref", post(create))
-        .route_layer(IdempotencyLayer::new(Arc::new(ReferenceStore::default())));
+        .route_layer(IdempotencyLayer::new(Arc::new(ReferenceStore::new())));
     let app = Router::new()
         .route("/bare", post(create))
         .merge(idempotent)

@@ -18,14 +18,11 @@ use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use idem_conformance::doubles::ReferenceStore;
 use idem_core::{Completion, Fingerprint, Idempotency, StoreKey, StoredResponse};
 use idem_tower::IdempotencyLayer;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-
-#[path = "support/reference_store.rs"]
-mod reference_store;
-use reference_store::ReferenceStore;
 
 async fn create(Json(p): Json<Value>) -> (StatusCode, Json<Value>) {
     (
@@ -97,7 +94,7 @@ fn main() {
             .merge(
                 Router::new()
                     .route("/fresh-ref", post(create))
-                    .route_layer(IdempotencyLayer::new(Arc::new(ReferenceStore::default()))),
+                    .route_layer(IdempotencyLayer::new(Arc::new(ReferenceStore::new()))),
             );
         let all = mode == "all";
         if all || mode == "engine" {
@@ -105,7 +102,7 @@ fn main() {
             println!("engine alone on the memory store, fresh keys: {t:.2} µs");
         }
         if all || mode == "engine-ref" {
-            let t = time_engine(n, Arc::new(ReferenceStore::default())).await;
+            let t = time_engine(n, Arc::new(ReferenceStore::new())).await;
             println!("engine alone on the reference store, fresh keys: {t:.2} µs");
         }
         if all || mode == "bare" {

@@ -94,9 +94,6 @@ where
     execute(shared, inner, request, store_key, fp).await
 }
 
-/// What the handler's run came to, as the engine's handler value.
-type HandlerResult<B, E> = (Result<Response<B>, E>, bool);
-
 async fn execute<S, ReqBody, ResBody>(
     shared: Arc<Shared>,
     inner: S,
@@ -121,15 +118,18 @@ where
         .await;
     let config = &shared.config;
     match outcome {
-        Ok(Outcome::Executed((response, kept))) => {
-            record(
-                &shared,
-                if kept {
-                    Event::Executed
-                } else {
-                    Event::Released
-                },
-            );
+        Ok(Outcome::Executed(response)) => {
+            record(&shared, Event::Executed);
+            response
+        }
+        // Counted as executed too (the handler ran), and apart: the key was
+        // neither kept nor given back.
+        Ok(Outcome::Lost(response)) => {
+            record(&shared, Event::CompletionLost);
+            response
+        }
+        Ok(Outcome::Released(response)) => {
+            record(&shared, Event::Released);
             response
         }
         Ok(Outcome::Replayed(stored)) => {
@@ -198,7 +198,7 @@ async fn run_handler<S, ReqBody, ResBody>(
     shared: &Shared,
     mut inner: S,
     request: Request<ReqBody>,
-) -> (HandlerResult<ResBody, S::Error>, Completion)
+) -> (Result<Response<ResBody>, S::Error>, Completion)
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: Body + From<Bytes>,
@@ -206,7 +206,7 @@ where
 {
     let response = match inner.call(request).await {
         Ok(response) => response,
-        Err(e) => return ((Err(e), false), Completion::Release),
+        Err(e) => return (Err(e), Completion::Release),
     };
     let (parts, body) = response.into_parts();
     let body = match buffer_response(body).await {
@@ -217,7 +217,7 @@ where
                 ProblemKind::ResponseBodyError,
                 "the response body failed while it was produced",
             );
-            return ((Ok(problem.into_response()), false), Completion::Release);
+            return (Ok(problem.into_response()), Completion::Release);
         }
     };
     let config = &shared.config;
@@ -226,16 +226,15 @@ where
     } else {
         let stored = to_stored(config, &parts, body.clone());
         if stored.size() > config.storage_limit {
-            Completion::KeepWithoutResponse {
+            Completion::KeepNotRetained {
                 status: parts.status.as_u16(),
             }
         } else {
             Completion::Keep(stored)
         }
     };
-    let kept = !matches!(completion, Completion::Release);
     let response = Response::from_parts(parts, ResBody::from(body));
-    ((Ok(response), kept), completion)
+    (Ok(response), completion)
 }
 
 fn record(shared: &Shared, event: Event) {

@@ -62,9 +62,32 @@ impl IdempotencyLayer {
     /// # let _ = layer;
     /// ```
     pub fn new(store: Arc<dyn IdempotencyStore>) -> Self {
+        Self::from_engine(Idempotency::new(store))
+    }
+
+    /// A layer over an engine built elsewhere, with its store, lease,
+    /// retention and retry hint; the layer's other settings are the defaults
+    /// of [`new`](Self::new). Use it to share one engine's configuration with
+    /// code that calls [`Idempotency::execute`] itself (a queue consumer, a
+    /// gRPC service). `with_lease`, `with_retention` and `with_retry_hint`
+    /// still apply on top.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use idem_core::Idempotency;
+    /// use idem_tower::IdempotencyLayer;
+    ///
+    /// let engine = Idempotency::new(Arc::new(idem_memory::MemoryStore::new()))
+    ///     .with_lease(Duration::from_secs(30))
+    ///     .with_retention(Duration::from_secs(3600));
+    /// let layer = IdempotencyLayer::from_engine(engine.clone()).with_key_required(true);
+    /// # let _ = layer;
+    /// ```
+    pub fn from_engine(engine: Idempotency) -> Self {
         Self {
             shared: Arc::new(Shared {
-                engine: Idempotency::new(store),
+                engine,
                 config: Config::default(),
                 metrics: Arc::default(),
             }),

@@ -21,6 +21,7 @@ pub struct Metrics {
     mismatch: AtomicU64,
     errors: AtomicU64,
     released: AtomicU64,
+    completion_lost: AtomicU64,
     rejected: AtomicU64,
     passed_through: AtomicU64,
 }
@@ -42,6 +43,10 @@ pub struct MetricsSnapshot {
     /// Of `executed`, those whose claim was released (5xx, inner error, panic):
     /// a retry runs the handler again.
     pub released: u64,
+    /// Of `executed`, those whose result could not be kept: the store still
+    /// failed when the engine stopped retrying, or the lease ran out first.
+    /// A retry may run the handler again; each is also logged with its key.
+    pub completion_lost: u64,
     /// `400`/`401`/`413` before reaching the store (bad or missing key, body too large).
     pub rejected: u64,
     /// Requests the layer did not cover (other methods, no key when optional,
@@ -54,6 +59,7 @@ pub struct MetricsSnapshot {
 pub(crate) enum Event {
     Executed,
     Released,
+    CompletionLost,
     Replayed,
     InFlight,
     Mismatch,
@@ -68,6 +74,7 @@ impl Event {
         match self {
             Self::Executed => "executed",
             Self::Released => "released",
+            Self::CompletionLost => "completion_lost",
             Self::Replayed => "replayed",
             Self::InFlight => "in_flight",
             Self::Mismatch => "mismatch",
@@ -85,6 +92,10 @@ impl Metrics {
             Event::Released => {
                 self.executed.fetch_add(1, Relaxed);
                 &self.released
+            }
+            Event::CompletionLost => {
+                self.executed.fetch_add(1, Relaxed);
+                &self.completion_lost
             }
             Event::Replayed => &self.replayed,
             Event::InFlight => &self.in_flight,
@@ -105,6 +116,7 @@ impl Metrics {
             mismatch: self.mismatch(),
             errors: self.errors(),
             released: self.released.load(Relaxed),
+            completion_lost: self.completion_lost.load(Relaxed),
             rejected: self.rejected.load(Relaxed),
             passed_through: self.passed_through.load(Relaxed),
         }
@@ -133,5 +145,23 @@ impl Metrics {
     /// Store failures.
     pub fn errors(&self) -> u64 {
         self.errors.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn released_and_lost_results_count_as_executed_too() {
+        let metrics = Metrics::default();
+        metrics.record(Event::Executed);
+        metrics.record(Event::Released);
+        metrics.record(Event::CompletionLost);
+        let seen = metrics.snapshot();
+        assert_eq!(seen.executed, 3);
+        assert_eq!(seen.released, 1);
+        assert_eq!(seen.completion_lost, 1);
+        assert_eq!(Event::CompletionLost.name(), "completion_lost");
     }
 }

@@ -13,9 +13,10 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Router, body::Body};
 use futures::FutureExt;
+use idem_conformance::doubles::UnavailableStore;
 use idem_core::IdempotencyStore;
 use idem_tower::IdempotencyLayer;
-use support::{Answer, DownStore, key, memory, request};
+use support::{Answer, key, memory, request};
 use tower::ServiceExt;
 
 #[derive(Clone, Default)]
@@ -276,7 +277,7 @@ async fn too_large_response_is_not_retained_and_never_rerun() {
 #[tokio::test]
 async fn store_down_gets_503_or_passes_through_when_fail_open() {
     let runs = Runs::default();
-    let closed = app(layer(Arc::new(DownStore)), &runs);
+    let closed = app(layer(Arc::new(UnavailableStore::new())), &runs);
     let a = send(&closed, request("POST", "/payments", Some(&key()), "{}")).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
@@ -285,7 +286,7 @@ async fn store_down_gets_503_or_passes_through_when_fail_open() {
     );
     assert_eq!(runs.count(), 0);
 
-    let open_layer = layer(Arc::new(DownStore)).with_fail_open(true);
+    let open_layer = layer(Arc::new(UnavailableStore::new())).with_fail_open(true);
     let open = app(open_layer.clone(), &runs);
     let a = send(
         &open,

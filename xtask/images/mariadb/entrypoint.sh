@@ -30,4 +30,4 @@ if [ ! -d "$datadir/mysql" ]; then
   wait "$init" || true
 fi
 exec mariadbd --user=mysql --datadir="$datadir" --bind-address=0.0.0.0 \
-  --skip-name-resolve --innodb-flush-log-at-trx-commit=0 "$@"
+  --skip-name-resolve --innodb-flush-log-at-trx-commit=0 --max-connections=500 "$@"

@@ -26,4 +26,5 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 fi
 exec setpriv --reuid=postgres --regid=postgres --init-groups \
   "$bin/postgres" -D "$PGDATA" -c listen_addresses='*' -c fsync=off \
-  -c synchronous_commit=off -c full_page_writes=off "$@"
+  -c synchronous_commit=off -c full_page_writes=off \
+  -c max_connections=500 "$@"

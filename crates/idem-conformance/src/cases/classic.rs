@@ -2,9 +2,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-
-use super::{acquired, assert_complete_refused};
 use crate::Subject;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -19,45 +16,28 @@ pub async fn find_returns_none_for_absent_key(s: &Subject) {
 /// `store` then `find` returns the same bytes.
 pub async fn store_then_find_returns_the_value(s: &Subject) {
     let key = s.fresh_key();
-    s.store()
-        .store(&key, Bytes::from_static(b"v1"), HOUR)
-        .await
-        .unwrap();
-    assert_eq!(
-        s.store().find(&key).await.unwrap().as_deref(),
-        Some(&b"v1"[..])
-    );
+    s.put(&key, b"v1", HOUR).await;
+    s.assert_value(&key, b"v1", "after store").await;
 }
 
 /// `store` is an upsert: a second write replaces the first.
 pub async fn store_overwrites_the_value(s: &Subject) {
     let key = s.fresh_key();
-    s.store()
-        .store(&key, Bytes::from_static(b"first"), HOUR)
-        .await
-        .unwrap();
-    s.store()
-        .store(&key, Bytes::from_static(b"second"), HOUR)
-        .await
-        .unwrap();
-    assert_eq!(
-        s.store().find(&key).await.unwrap().as_deref(),
-        Some(&b"second"[..])
-    );
+    s.put(&key, b"first", HOUR).await;
+    s.put(&key, b"second", HOUR).await;
+    s.assert_value(&key, b"second", "after the second store")
+        .await;
 }
 
 /// `remove` deletes a live record and says so; removing again says it did not.
 pub async fn remove_deletes_and_reports_it(s: &Subject) {
     let key = s.fresh_key();
-    s.store()
-        .store(&key, Bytes::from_static(b"v"), HOUR)
-        .await
-        .unwrap();
+    s.put(&key, b"v", HOUR).await;
     assert!(
         s.store().remove(&key).await.unwrap(),
         "remove of a live record must report it"
     );
-    assert_eq!(s.store().find(&key).await.unwrap(), None);
+    s.assert_absent(&key, "after remove").await;
     assert!(
         !s.store().remove(&key).await.unwrap(),
         "remove of an absent key must report false"
@@ -68,10 +48,7 @@ pub async fn remove_deletes_and_reports_it(s: &Subject) {
 pub async fn exists_follows_the_record(s: &Subject) {
     let key = s.fresh_key();
     assert!(!s.store().exists(&key).await.unwrap());
-    s.store()
-        .store(&key, Bytes::from_static(b"v"), HOUR)
-        .await
-        .unwrap();
+    s.put(&key, b"v", HOUR).await;
     assert!(s.store().exists(&key).await.unwrap());
     s.store().remove(&key).await.unwrap();
     assert!(!s.store().exists(&key).await.unwrap());
@@ -80,20 +57,14 @@ pub async fn exists_follows_the_record(s: &Subject) {
 /// A stored record is gone once its TTL has passed.
 pub async fn stored_record_expires_after_its_ttl(s: &Subject) {
     let key = s.fresh_key();
-    s.store()
-        .store(&key, Bytes::from_static(b"v"), s.short_ttl())
-        .await
-        .unwrap();
+    s.put(&key, b"v", s.short_ttl()).await;
     assert!(
         s.store().exists(&key).await.unwrap(),
         "must be live before its TTL"
     );
     tokio::time::sleep(s.past_short_ttl()).await;
-    assert_eq!(
-        s.store().find(&key).await.unwrap(),
-        None,
-        "expired record was returned by find"
-    );
+    s.assert_absent(&key, "expired record was returned by find")
+        .await;
     assert!(
         !s.store().exists(&key).await.unwrap(),
         "expired record reported by exists"
@@ -103,23 +74,13 @@ pub async fn stored_record_expires_after_its_ttl(s: &Subject) {
 /// `store` over an in-progress claim replaces it and clears the lease token.
 pub async fn store_over_a_claim_clears_its_lease(s: &Subject) {
     let key = s.fresh_key();
-    let token = acquired(
-        s.store()
-            .claim(&key, Bytes::from_static(b"pending"), HOUR)
-            .await
-            .unwrap(),
-        "first claim",
-    );
-    s.store()
-        .store(&key, Bytes::from_static(b"plain"), HOUR)
-        .await
-        .unwrap();
-    assert_complete_refused(s, &key, &token, "after store").await;
+    let token = s
+        .claim_acquired(&key, b"pending", HOUR, "first claim")
+        .await;
+    s.put(&key, b"plain", HOUR).await;
+    s.assert_complete_refused(&key, &token, "after store").await;
     assert!(!s.store().release(&key, &token).await.unwrap());
-    assert_eq!(
-        s.store().find(&key).await.unwrap().as_deref(),
-        Some(&b"plain"[..])
-    );
+    s.assert_value(&key, b"plain", "after release").await;
 }
 
 /// A TTL of `Duration::MAX` ("never expire") is accepted by every write and
@@ -127,29 +88,11 @@ pub async fn store_over_a_claim_clears_its_lease(s: &Subject) {
 pub async fn huge_ttls_are_accepted(s: &Subject) {
     let forever = Duration::MAX;
     let key = s.fresh_key();
-    s.store()
-        .store(&key, Bytes::from_static(b"kept"), forever)
-        .await
-        .unwrap();
-    assert_eq!(
-        s.store().find(&key).await.unwrap().as_deref(),
-        Some(&b"kept"[..])
-    );
+    s.put(&key, b"kept", forever).await;
+    s.assert_value(&key, b"kept", "stored forever").await;
 
     let key = s.fresh_key();
-    let token = acquired(
-        s.store()
-            .claim(&key, Bytes::from_static(b"p"), forever)
-            .await
-            .unwrap(),
-        "claim",
-    );
-    s.store()
-        .complete(&key, &token, Bytes::from_static(b"done"), forever)
-        .await
-        .unwrap();
-    assert_eq!(
-        s.store().find(&key).await.unwrap().as_deref(),
-        Some(&b"done"[..])
-    );
+    let token = s.claim_acquired(&key, b"p", forever, "claim").await;
+    s.complete(&key, &token, b"done", forever).await;
+    s.assert_value(&key, b"done", "completed forever").await;
 }

@@ -6,12 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt;
-use idem_core::{
-    Claim, Completion, Error, Fingerprint, Idempotency, IdempotencyStore, LeaseToken, Outcome,
-    Result, StoreKey, StoredResponse,
-};
+use idem_core::{Completion, Error, Fingerprint, Idempotency, LeaseToken, Outcome, StoredResponse};
 
 use crate::Subject;
+use crate::doubles::UnavailableStore;
 
 fn engine(s: &Subject) -> Idempotency {
     Idempotency::new(s.store().clone())
@@ -104,19 +102,10 @@ pub async fn engine_reports_in_flight_while_running(s: &Subject) {
 pub async fn engine_reports_mismatch_for_another_fingerprint(s: &Subject) {
     let engine = engine(s);
     let key = s.fresh_key();
-    let token = match s
-        .store()
-        .claim(
-            &key,
-            idem_core::Record::in_progress(fp("a"), engine.lease()).encode(),
-            engine.lease(),
-        )
-        .await
-        .unwrap()
-    {
-        Claim::Acquired(t) => t,
-        Claim::Existing(_) => panic!("fresh key was taken"),
-    };
+    let pending = idem_core::Record::in_progress(fp("a"), engine.lease()).encode();
+    let token = s
+        .claim_acquired(&key, pending, engine.lease(), "fresh key")
+        .await;
     let other = engine.execute(&key, fp("b"), || keep("b")).await.unwrap();
     assert!(
         matches!(other, Outcome::Mismatch),
@@ -140,7 +129,7 @@ pub async fn engine_release_lets_a_retry_run_again(s: &Subject) {
         .execute(&key, fp("a"), || async { ("503", Completion::Release) })
         .await
         .unwrap();
-    assert!(matches!(first, Outcome::Executed("503")));
+    assert!(matches!(first, Outcome::Released("503")));
     assert!(
         !s.store().exists(&key).await.unwrap(),
         "a released key must be absent"
@@ -178,7 +167,7 @@ pub async fn engine_keeps_a_not_retained_marker(s: &Subject) {
     let key = s.fresh_key();
     engine
         .execute(&key, fp("a"), || async {
-            ((), Completion::KeepWithoutResponse { status: 200 })
+            ((), Completion::KeepNotRetained { status: 200 })
         })
         .await
         .unwrap();
@@ -194,7 +183,7 @@ pub async fn engine_keeps_a_not_retained_marker(s: &Subject) {
 
 /// A store error reaches the caller as an error; the handler does not run.
 pub async fn engine_surfaces_store_errors(s: &Subject) {
-    let engine = Idempotency::new(Arc::new(Failing(s.store().clone())));
+    let engine = Idempotency::new(Arc::new(UnavailableStore::new()));
     let ran = AtomicUsize::new(0);
     let result = engine
         .execute(&s.fresh_key(), fp("a"), || {
@@ -207,42 +196,6 @@ pub async fn engine_surfaces_store_errors(s: &Subject) {
         "{result:?}"
     );
     assert_eq!(ran.load(Ordering::SeqCst), 0);
-}
-
-/// Every call fails as if the server were down.
-#[derive(Debug)]
-struct Failing(#[allow(dead_code)] Arc<dyn IdempotencyStore>);
-
-fn down<T>() -> Result<T> {
-    Err(Error::unavailable(
-        "failing",
-        "the store is down (on purpose)",
-    ))
-}
-
-#[idem_core::async_trait]
-impl IdempotencyStore for Failing {
-    async fn find(&self, _: &StoreKey) -> Result<Option<Bytes>> {
-        down()
-    }
-    async fn store(&self, _: &StoreKey, _: Bytes, _: Duration) -> Result<()> {
-        down()
-    }
-    async fn remove(&self, _: &StoreKey) -> Result<bool> {
-        down()
-    }
-    async fn exists(&self, _: &StoreKey) -> Result<bool> {
-        down()
-    }
-    async fn claim(&self, _: &StoreKey, _: Bytes, _: Duration) -> Result<Claim> {
-        down()
-    }
-    async fn complete(&self, _: &StoreKey, _: &LeaseToken, _: Bytes, _: Duration) -> Result<()> {
-        down()
-    }
-    async fn release(&self, _: &StoreKey, _: &LeaseToken) -> Result<bool> {
-        down()
-    }
 }
 
 /// With its server unreachable, every operation of the store is an error,

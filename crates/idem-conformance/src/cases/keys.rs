@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use idem_core::{IdempotencyKey, KeyError, KeySpace, MAX_KEY_LEN, Scope};
 
 use crate::Subject;
@@ -18,58 +17,19 @@ pub async fn values_are_binary_safe(s: &Subject) {
         .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     for value in [Vec::new(), every_byte, mib, vec![0u8; 17]] {
+        let len = value.len();
         let key = s.fresh_key();
-        s.store()
-            .store(&key, Bytes::from(value.clone()), HOUR)
-            .await
-            .unwrap();
-        let back = s
-            .store()
-            .find(&key)
-            .await
-            .unwrap()
-            .expect("stored value is missing");
-        assert!(
-            back == value,
-            "value of {} bytes changed in store/find",
-            value.len()
-        );
+        s.put(&key, &value, HOUR).await;
+        let what = format!("value of {len} bytes in store/find");
+        s.assert_value(&key, &value, &what).await;
 
         let key = s.fresh_key();
-        let idem_core::Claim::Acquired(token) = s
-            .store()
-            .claim(&key, Bytes::from(value.clone()), HOUR)
-            .await
-            .unwrap()
-        else {
-            panic!("fresh key was taken")
-        };
-        let pending = s
-            .store()
-            .find(&key)
-            .await
-            .unwrap()
-            .expect("claim value missing");
-        assert!(
-            pending == value,
-            "value of {} bytes changed in claim",
-            value.len()
-        );
-        s.store()
-            .complete(&key, &token, Bytes::from(value.clone()), HOUR)
-            .await
-            .unwrap();
-        let back = s
-            .store()
-            .find(&key)
-            .await
-            .unwrap()
-            .expect("completed value is missing");
-        assert!(
-            back == value,
-            "value of {} bytes changed in complete",
-            value.len()
-        );
+        let token = s.claim_acquired(&key, &value, HOUR, "fresh key").await;
+        let what = format!("value of {len} bytes in claim");
+        s.assert_value(&key, &value, &what).await;
+        s.complete(&key, &token, &value, HOUR).await;
+        let what = format!("value of {len} bytes in complete");
+        s.assert_value(&key, &value, &what).await;
     }
 }
 
@@ -96,19 +56,11 @@ pub async fn keys_with_punctuation_work(s: &Subject) {
         .map(|k| space.key(&Scope::global(), &IdempotencyKey::new(*k).unwrap()))
         .collect();
     for (i, key) in keys.iter().enumerate() {
-        s.store()
-            .store(key, Bytes::from(format!("v{i}")), HOUR)
-            .await
-            .unwrap();
+        s.put(key, format!("v{i}"), HOUR).await;
     }
     for (i, key) in keys.iter().enumerate() {
-        let got = s.store().find(key).await.unwrap();
-        assert_eq!(
-            got,
-            Some(Bytes::from(format!("v{i}"))),
-            "key {:?} read the wrong value",
-            raw[i]
-        );
+        let what = format!("key {:?} read the wrong value", raw[i]);
+        s.assert_value(key, format!("v{i}"), &what).await;
     }
     // A wildcard must not match anything but itself.
     assert!(s.store().remove(&keys[3]).await.unwrap());
@@ -126,16 +78,11 @@ pub async fn key_of_255_characters_works(s: &Subject) {
     let space = KeySpace::new(format!("{}:", "p".repeat(idem_core::MAX_PREFIX_LEN - 1))).unwrap();
     let scope = Scope::new("s".repeat(idem_core::MAX_SCOPE_LEN)).unwrap();
     let store_key = space.key(&scope, &key);
-    s.store()
-        .store(&store_key, Bytes::from_static(b"long"), HOUR)
-        .await
-        .unwrap();
-    assert_eq!(
-        s.store().find(&store_key).await.unwrap().as_deref(),
-        Some(&b"long"[..])
-    );
+    s.put(&store_key, b"long", HOUR).await;
+    s.assert_value(&store_key, b"long", "the longest key").await;
     let other = space.key(&scope, &random_key());
-    assert_eq!(s.store().find(&other).await.unwrap(), None);
+    s.assert_absent(&other, "another key in the longest scope")
+        .await;
 }
 
 /// The empty key and a key of 256 characters never reach the store.
@@ -157,24 +104,9 @@ pub async fn scopes_with_the_same_key_are_independent(s: &Subject) {
     let key = random_key();
     let alice = space.key(&Scope::new("alice").unwrap(), &key);
     let bob = space.key(&Scope::new("bob").unwrap(), &key);
-    s.store()
-        .store(&alice, Bytes::from_static(b"alice's"), HOUR)
-        .await
-        .unwrap();
-    assert_eq!(
-        s.store().find(&bob).await.unwrap(),
-        None,
-        "bob saw alice's record"
-    );
-    assert!(matches!(
-        s.store()
-            .claim(&bob, Bytes::from_static(b"bob's"), HOUR)
-            .await
-            .unwrap(),
-        idem_core::Claim::Acquired(_)
-    ));
-    assert_eq!(
-        s.store().find(&alice).await.unwrap().as_deref(),
-        Some(&b"alice's"[..])
-    );
+    s.put(&alice, b"alice's", HOUR).await;
+    s.assert_absent(&bob, "bob saw alice's record").await;
+    s.claim_acquired(&bob, b"bob's", HOUR, "bob's claim").await;
+    s.assert_value(&alice, b"alice's", "after bob's claim")
+        .await;
 }

@@ -16,49 +16,73 @@ pub use engine::*;
 pub use keys::*;
 pub use primitives::*;
 
-use std::time::Duration;
+use std::fmt;
 
-use idem_core::{Claim, Error, LeaseToken, StoreKey};
+use futures::future::BoxFuture;
 
 use crate::Subject;
 
-/// Every case's name, in the order the suite runs them.
-pub const ALL: &[&str] = crate::conformance_tests!(@cases (@names));
+/// One case of the suite, by name: what [`crate::conformance_tests!`] stamps a
+/// test for. The lists below are built by that macro from the same names, so
+/// a case is named in one place.
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use idem_conformance::{Subject, cases};
+///
+/// # #[tokio::main]
+/// # async fn main() {
+/// let subject = Subject::new("memory", Arc::new(idem_memory::MemoryStore::new()));
+/// let case = cases::named("claim_on_absent_key_acquires").unwrap();
+/// case.run(&subject).await;
+/// # }
+/// ```
+#[derive(Clone, Copy)]
+pub struct Case {
+    name: &'static str,
+    run: for<'a> fn(&'a Subject) -> BoxFuture<'a, ()>,
+}
 
-pub(crate) fn acquired(claim: Claim, what: &str) -> LeaseToken {
-    match claim {
-        Claim::Acquired(token) => token,
-        Claim::Existing(_) => {
-            panic!("{what}: expected the claim to be acquired, found a live record")
-        }
+impl Case {
+    pub(crate) const fn new(
+        name: &'static str,
+        run: for<'a> fn(&'a Subject) -> BoxFuture<'a, ()>,
+    ) -> Self {
+        Self { name, run }
+    }
+
+    /// The case's name: its function's, and its test's.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Runs the case on `subject`; it panics where the store breaks the rule.
+    pub fn run<'a>(&self, subject: &'a Subject) -> BoxFuture<'a, ()> {
+        (self.run)(subject)
     }
 }
 
-pub(crate) fn existing(claim: Claim, what: &str) -> bytes::Bytes {
-    match claim {
-        Claim::Existing(bytes) => bytes,
-        Claim::Acquired(_) => panic!("{what}: expected a live record, but the claim was acquired"),
+impl fmt::Debug for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Case").field(&self.name).finish()
     }
 }
 
-/// Asserts that `complete` with `token` is refused as a lost lease.
-pub(crate) async fn assert_complete_refused(
-    s: &Subject,
-    key: &StoreKey,
-    token: &LeaseToken,
-    what: &str,
-) {
-    let done = s
-        .store()
-        .complete(
-            key,
-            token,
-            bytes::Bytes::from_static(b"refused"),
-            Duration::from_secs(3600),
-        )
-        .await;
-    assert!(
-        matches!(done, Err(Error::LeaseLost)),
-        "{what}: complete must be LeaseLost, got {done:?}"
-    );
+/// Every case for a plain subject, in the order the suite runs them.
+pub const ALL: &[Case] = crate::conformance_tests!(@cases (@list));
+
+/// The cases for a store that cannot reach its server (`unreachable:`).
+pub const UNREACHABLE: &[Case] = crate::conformance_tests!(@unreachable (@list));
+
+/// The cases for a subject with a purger (`purge:`).
+pub const PURGE: &[Case] = crate::conformance_tests!(@purge (@list));
+
+/// The case called `name`, from any of the lists.
+pub fn named(name: &str) -> Option<Case> {
+    [ALL, UNREACHABLE, PURGE]
+        .into_iter()
+        .flatten()
+        .find(|case| case.name == name)
+        .copied()
 }

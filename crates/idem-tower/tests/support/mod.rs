@@ -1,49 +1,16 @@
-//! Helpers shared by the idem-tower tests: a store that always fails, and
-//! request helpers.
+//! Helpers shared by the idem-tower tests: a fresh store, keys, and
+//! requests. The store that is always down is
+//! `idem_conformance::doubles::UnavailableStore`.
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
-use idem_core::{Claim, Error, IdempotencyStore, LeaseToken, Result, StoreKey, async_trait};
-
-/// A store whose every call fails as unreachable.
-#[derive(Debug)]
-pub struct DownStore;
-
-fn down() -> Error {
-    Error::unavailable("down", std::io::Error::other("connection refused"))
-}
-
-#[async_trait]
-impl IdempotencyStore for DownStore {
-    async fn find(&self, _: &StoreKey) -> Result<Option<Bytes>> {
-        Err(down())
-    }
-    async fn store(&self, _: &StoreKey, _: Bytes, _: Duration) -> Result<()> {
-        Err(down())
-    }
-    async fn remove(&self, _: &StoreKey) -> Result<bool> {
-        Err(down())
-    }
-    async fn exists(&self, _: &StoreKey) -> Result<bool> {
-        Err(down())
-    }
-    async fn claim(&self, _: &StoreKey, _: Bytes, _: Duration) -> Result<Claim> {
-        Err(down())
-    }
-    async fn complete(&self, _: &StoreKey, _: &LeaseToken, _: Bytes, _: Duration) -> Result<()> {
-        Err(down())
-    }
-    async fn release(&self, _: &StoreKey, _: &LeaseToken) -> Result<bool> {
-        Err(down())
-    }
-}
+use idem_core::IdempotencyStore;
 
 /// A fresh memory store.
 pub fn memory() -> Arc<dyn IdempotencyStore> {
