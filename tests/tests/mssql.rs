@@ -45,7 +45,7 @@ async fn mssql_unreachable() -> Option<Subject> {
         .with_credentials("sa", "unused-password")
         .with_trust_server_certificate(true)
         .with_connect_timeout(Duration::from_millis(300))
-        .with_command_timeout(Duration::from_secs(2));
+        .with_operation_timeout(Duration::from_secs(2));
     let store = MssqlStore::connect_lazy(config).expect("a valid config");
     Some(Subject::new("mssql", Arc::new(store)))
 }

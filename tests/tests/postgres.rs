@@ -40,7 +40,7 @@ mod extra {
     // Restart, 32-connection race, purge, background purge, near-identical keys.
     server::server_checks!(PostgresStore);
 
-    /// The connect timeout bounds `connect`, the acquire timeout bounds an
+    /// The connect timeout bounds `connect`, the operation timeout bounds an
     /// operation, when the server is down.
     #[tokio::test]
     async fn timeouts_bound_an_outage() {

@@ -32,10 +32,10 @@ async fn redis_unreachable() -> Option<Subject> {
     let config = RedisConfig::from_url(&format!("redis://127.0.0.1:{}", closed_port()))
         .unwrap()
         .with_connect_timeout(Duration::from_millis(200))
-        .with_command_timeout(Duration::from_millis(200));
+        .with_operation_timeout(Duration::from_millis(200));
     Some(Subject::new(
         "redis",
-        Arc::new(RedisStore::new(config).unwrap()),
+        Arc::new(RedisStore::connect_lazy(config).unwrap()),
     ))
 }
 
@@ -373,11 +373,11 @@ async fn outage_gives_typed_errors_in_time_and_the_same_store_recovers() {
     let Some(mut server) = own_server() else {
         return;
     };
-    // Default timeouts: 500 ms to get a connection, 500 ms per command.
+    // Default timeouts: 500 ms to open a connection, 500 ms per operation.
     let config = RedisConfig::from_url(&server.url())
         .unwrap()
         .with_max_connections(4);
-    let limit = config.connect_timeout() + config.command_timeout() + Duration::from_millis(150);
+    let limit = config.connect_timeout() + config.operation_timeout() + Duration::from_millis(150);
     assert!(limit <= Duration::from_millis(1150));
     let store = RedisStore::connect(config).await.unwrap();
     // Several pooled connections, all of which the outage will break.

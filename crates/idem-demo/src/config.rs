@@ -14,7 +14,7 @@ use clap::{Parser, ValueEnum};
     long_about = None,
     after_help = "The idempotency store is also tuned by the idem crate's IDEM_* variables: \
                   IDEM_LEASE, IDEM_RETENTION (\"24h\"), IDEM_KEY_PREFIX, IDEM_TIER, \
-                  IDEM_CONNECT_TIMEOUT, IDEM_COMMAND_TIMEOUT, IDEM_MAX_CONNECTIONS, IDEM_TABLE."
+                  IDEM_CONNECT_TIMEOUT, IDEM_OPERATION_TIMEOUT, IDEM_MAX_CONNECTIONS, IDEM_TABLE."
 )]
 pub struct Config {
     /// Address to listen on (port 0 picks a free port).

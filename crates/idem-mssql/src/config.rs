@@ -81,7 +81,7 @@ pub struct MssqlConfig {
     pub(crate) application_name: Option<String>,
     pub(crate) max_connections: u32,
     pub(crate) connect_timeout: Duration,
-    pub(crate) command_timeout: Duration,
+    pub(crate) operation_timeout: Duration,
     pub(crate) table: String,
     pub(crate) migrations: bool,
 }
@@ -89,7 +89,7 @@ pub struct MssqlConfig {
 impl MssqlConfig {
     /// A config for `host` on the default port, with the defaults: TLS
     /// required, certificate checked, 10 connections, 5 s connect timeout,
-    /// 10 s command timeout, table `IdempotencyStore`, created if absent.
+    /// 10 s operation timeout, table `IdempotencyStore`, created if absent.
     ///
     /// # Examples
     /// ```
@@ -112,7 +112,7 @@ impl MssqlConfig {
             application_name: None,
             max_connections: 10,
             connect_timeout: Duration::from_secs(5),
-            command_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(10),
             table: DEFAULT_TABLE.to_owned(),
             migrations: true,
         }
@@ -122,7 +122,8 @@ impl MssqlConfig {
     /// (the scheme `sqlserver://` works too). User and password are
     /// percent-decoded. Options: `trust_server_certificate`, `encrypt`
     /// (`true`, `false`, `danger_plaintext`), `application_name`,
-    /// `max_connections`, `connect_timeout` and `command_timeout` (seconds),
+    /// `max_connections`, `connect_timeout` and `operation_timeout` (seconds;
+    /// `command_timeout` is read as `operation_timeout`),
     /// `table`, `migrations`. Anything else is an [`idem_core::Error::Config`]
     /// naming what is wrong, never showing the password.
     ///
@@ -145,7 +146,7 @@ impl MssqlConfig {
     /// `{...}`). Understood: `Server`/`Data Source`/`Address`, `Database`/`Initial
     /// Catalog`, `User Id`/`UID`, `Password`/`PWD`, `Encrypt`,
     /// `TrustServerCertificate`, `Application Name`, `Connect Timeout`,
-    /// `Command Timeout`, `Max Pool Size`. Client-side keywords that do not
+    /// `Command Timeout` (the operation timeout), `Max Pool Size`. Client-side keywords that do not
     /// apply here (`Pooling`, `MultipleActiveResultSets`, ...) are ignored;
     /// integrated (Windows) authentication and unknown keywords are errors.
     ///
@@ -230,18 +231,19 @@ impl MssqlConfig {
         self
     }
 
-    /// Sets how long one connection attempt (TCP, TLS and login) may take
-    /// (at least 1 ms).
+    /// How long establishing one connection may take (TCP, TLS and login; at
+    /// least 1 ms); past it the operation that needed the connection, or
+    /// `connect`, fails with `Error::Unavailable`.
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
-    /// Sets how long one store operation may take, waiting for a pooled
-    /// connection included (at least 1 ms). When it runs out the operation
-    /// fails as unavailable.
-    pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
-        self.command_timeout = timeout.max(Duration::from_millis(1));
+    /// How long one store operation may take, waiting for a pooled
+    /// connection (and opening one) included (at least 1 ms); past it the
+    /// operation fails with `Error::Unavailable`.
+    pub fn with_operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -299,9 +301,9 @@ impl MssqlConfig {
         self.connect_timeout
     }
 
-    /// The command timeout.
-    pub fn command_timeout(&self) -> Duration {
-        self.command_timeout
+    /// The operation timeout.
+    pub fn operation_timeout(&self) -> Duration {
+        self.operation_timeout
     }
 
     /// The table, as configured.
@@ -376,7 +378,7 @@ impl fmt::Debug for MssqlConfig {
             .field("application_name", &self.application_name)
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
-            .field("command_timeout", &self.command_timeout)
+            .field("operation_timeout", &self.operation_timeout)
             .field("table", &self.table)
             .field("migrations", &self.migrations)
             .finish()
@@ -407,10 +409,10 @@ mod tests {
         let config = MssqlConfig::new("h")
             .with_max_connections(0)
             .with_connect_timeout(Duration::ZERO)
-            .with_command_timeout(Duration::ZERO);
+            .with_operation_timeout(Duration::ZERO);
         assert_eq!(config.max_connections(), 1);
         assert_eq!(config.connect_timeout(), Duration::from_millis(1));
-        assert_eq!(config.command_timeout(), Duration::from_millis(1));
+        assert_eq!(config.operation_timeout(), Duration::from_millis(1));
         assert_eq!(config.tiberius().get_addr(), "h:1433");
     }
 

@@ -33,9 +33,9 @@ pub(crate) enum ConnectError {
 /// Why a store operation did not get a server answer.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OperationError {
-    /// The whole operation outlived the command timeout.
-    #[error("the operation took longer than the command timeout of {0:?}")]
-    CommandTimeout(Duration),
+    /// The whole operation outlived the operation timeout.
+    #[error("the operation took longer than the operation timeout of {0:?}")]
+    OperationTimeout(Duration),
     /// No pooled connection was free in time, and none could be made.
     #[error("no connection became available within {waited:?}")]
     PoolTimeout {

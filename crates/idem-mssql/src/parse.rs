@@ -56,7 +56,10 @@ fn url_option(config: MssqlConfig, name: &str, value: &str) -> Result<MssqlConfi
         "application_name" => config.with_application_name(value),
         "max_connections" => config.with_max_connections(number(name, value)?),
         "connect_timeout" => config.with_connect_timeout(seconds(name, value)?),
-        "command_timeout" => config.with_command_timeout(seconds(name, value)?),
+        // `command_timeout` as in ADO.NET's `Command Timeout`.
+        "operation_timeout" | "command_timeout" => {
+            config.with_operation_timeout(seconds(name, value)?)
+        }
         "table" => {
             TableName::parse(value)?;
             config.with_table(value)
@@ -65,7 +68,8 @@ fn url_option(config: MssqlConfig, name: &str, value: &str) -> Result<MssqlConfi
         other => {
             return Err(Error::config(format!(
                 "unknown mssql:// URL option `{other}`; known: trust_server_certificate, encrypt, \
-                 application_name, max_connections, connect_timeout, command_timeout, table, migrations"
+                 application_name, max_connections, connect_timeout, operation_timeout \
+                 (or command_timeout), table, migrations"
             )));
         }
     })
@@ -116,7 +120,7 @@ pub(crate) fn ado(text: &str) -> Result<MssqlConfig> {
             "connect timeout" | "connection timeout" | "timeout" => {
                 config = config.with_connect_timeout(seconds(&keyword, &value)?);
             }
-            "command timeout" => config = config.with_command_timeout(seconds(&keyword, &value)?),
+            "command timeout" => config = config.with_operation_timeout(seconds(&keyword, &value)?),
             "max pool size" => config = config.with_max_connections(number(&keyword, &value)?),
             "integrated security" | "trusted_connection" => {
                 if !matches!(value.to_ascii_lowercase().as_str(), "false" | "no") {
@@ -374,7 +378,7 @@ mod tests {
         assert_eq!(config.application_name.as_deref(), Some("api"));
         assert_eq!(config.max_connections(), 7);
         assert_eq!(config.connect_timeout(), Duration::from_millis(2500));
-        assert_eq!(config.command_timeout(), Duration::from_secs(4));
+        assert_eq!(config.operation_timeout(), Duration::from_secs(4));
         assert_eq!(config.table(), "app.Keys");
         assert!(!config.migrations());
     }
@@ -444,7 +448,7 @@ mod tests {
         assert!(config.trust_server_certificate());
         assert_eq!(config.application_name.as_deref(), Some("api"));
         assert_eq!(config.connect_timeout(), Duration::from_secs(3));
-        assert_eq!(config.command_timeout(), Duration::from_secs(8));
+        assert_eq!(config.operation_timeout(), Duration::from_secs(8));
         assert_eq!(config.max_connections(), 12);
     }
 

@@ -89,7 +89,7 @@ impl MssqlStore {
     /// ```
     pub async fn connect(config: MssqlConfig) -> Result<Self> {
         let store = Self::connect_lazy(config)?;
-        let timeout = store.inner.config.command_timeout;
+        let timeout = store.inner.config.operation_timeout;
         if store.inner.config.migrations {
             with_timeout(timeout, store.ready()).await?;
         } else {
@@ -119,7 +119,7 @@ impl MssqlStore {
             config.tiberius(),
             config.max_connections,
             config.connect_timeout,
-            config.command_timeout,
+            config.operation_timeout,
         );
         Ok(Self {
             inner: Arc::new(Inner {
@@ -176,10 +176,10 @@ impl MssqlStore {
         }
     }
 
-    /// Ensures the table, then sends the statement, all within the command
+    /// Ensures the table, then sends the statement, all within the operation
     /// timeout.
     async fn run(&self, sql: &str, params: &[&dyn ToSql], reply: Reply) -> Result<Answer> {
-        with_timeout(self.inner.config.command_timeout, async {
+        with_timeout(self.inner.config.operation_timeout, async {
             self.ready().await?;
             self.send(sql, params, reply).await
         })
@@ -243,11 +243,11 @@ enum Answer {
     Rows(Vec<Row>),
 }
 
-/// Bounds `fut` by the command timeout.
+/// Bounds `fut` by the operation timeout.
 async fn with_timeout<T>(timeout: Duration, fut: impl Future<Output = Result<T>>) -> Result<T> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(result) => result,
-        Err(_) => Err(unavailable(OperationError::CommandTimeout(timeout))),
+        Err(_) => Err(unavailable(OperationError::OperationTimeout(timeout))),
     }
 }
 
@@ -377,7 +377,7 @@ impl IdempotencyStore for MssqlStore {
 #[async_trait]
 impl PurgeExpired for MssqlStore {
     /// Deletes expired rows in batches of a thousand, each batch its own
-    /// statement (and its own command timeout), so no lock is held long.
+    /// statement (and its own operation timeout), so no lock is held long.
     async fn purge_expired(&self) -> Result<u64> {
         let mut total = 0;
         loop {

@@ -21,7 +21,7 @@ fn config(port: u16) -> MssqlConfig {
         .with_credentials("sa", PASSWORD)
         .with_trust_server_certificate(true)
         .with_connect_timeout(Duration::from_millis(300))
-        .with_command_timeout(Duration::from_millis(1500))
+        .with_operation_timeout(Duration::from_millis(1500))
 }
 
 /// The error, its `Debug`, and every `Display` down its source chain.

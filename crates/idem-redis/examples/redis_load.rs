@@ -83,7 +83,7 @@ async fn main() -> idem_core::Result<()> {
     let per_client = (requests / clients).max(1);
 
     let config = RedisConfig::from_url(&url)?
-        .with_command_timeout(Duration::from_secs(5))
+        .with_operation_timeout(Duration::from_secs(5))
         .with_connect_timeout(Duration::from_secs(5));
     let store = RedisStore::connect(config).await?;
     let engine = Idempotency::new(Arc::new(store)).with_retention(Duration::from_secs(600));

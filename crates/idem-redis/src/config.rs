@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 
 /// Connections kept by default (each one multiplexes many requests).
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
-/// How long getting a connection may take by default.
+/// How long establishing one connection may take by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// How long one operation may wait for Redis' answer by default.
-pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long one store operation may take by default.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Where the Redis data lives.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +60,7 @@ impl fmt::Debug for Topology {
 /// let config = RedisConfig::from_url("redis://:s3cret@127.0.0.1:6379/0")?
 ///     .with_max_connections(4)
 ///     .with_connect_timeout(Duration::from_millis(300))
-///     .with_command_timeout(Duration::from_millis(200));
+///     .with_operation_timeout(Duration::from_millis(200));
 /// assert!(!format!("{config:?}").contains("s3cret"));
 ///
 /// let cluster = RedisConfig::from_url("redis+cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000")?;
@@ -72,7 +72,7 @@ pub struct RedisConfig {
     topology: Topology,
     max_connections: u32,
     connect_timeout: Duration,
-    command_timeout: Duration,
+    operation_timeout: Duration,
 }
 
 impl fmt::Debug for RedisConfig {
@@ -81,7 +81,7 @@ impl fmt::Debug for RedisConfig {
             .field("topology", &self.topology)
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
-            .field("command_timeout", &self.command_timeout)
+            .field("operation_timeout", &self.operation_timeout)
             .finish()
     }
 }
@@ -97,7 +97,7 @@ impl RedisConfig {
     ///   to 6379; IPv6 hosts go in brackets.
     ///
     /// Pool size and timeouts start at [`DEFAULT_MAX_CONNECTIONS`],
-    /// [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_COMMAND_TIMEOUT`].
+    /// [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_OPERATION_TIMEOUT`].
     ///
     /// # Errors
     /// [`idem_core::Error::Config`] saying what is wrong, never showing the password.
@@ -123,7 +123,7 @@ impl RedisConfig {
             topology,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
         }
     }
 
@@ -134,17 +134,20 @@ impl RedisConfig {
         self
     }
 
-    /// How long getting a connection may take: waiting for a free one, or
-    /// opening one (TCP, TLS, `AUTH`, and for a cluster the slot map).
+    /// How long establishing one connection may take (TCP, TLS, `AUTH`, and
+    /// for a cluster the slot map; at least 1 ms); past it the operation that
+    /// needed the connection, or `connect`, fails with `Error::Unavailable`.
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
-    /// How long one operation may wait for Redis' answer (a script call that
-    /// must first load the script counts as one operation).
-    pub fn with_command_timeout(mut self, timeout: Duration) -> Self {
-        self.command_timeout = timeout.max(Duration::from_millis(1));
+    /// How long one store operation may take, waiting for a pooled
+    /// connection (and opening one) included (at least 1 ms); past it the
+    /// operation fails with `Error::Unavailable`. A script call that must
+    /// first load the script counts as one operation.
+    pub fn with_operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -168,9 +171,9 @@ impl RedisConfig {
         self.connect_timeout
     }
 
-    /// The command timeout.
-    pub fn command_timeout(&self) -> Duration {
-        self.command_timeout
+    /// The operation timeout.
+    pub fn operation_timeout(&self) -> Duration {
+        self.operation_timeout
     }
 }
 
@@ -194,12 +197,12 @@ mod tests {
     #[test]
     fn defaults_stay_within_one_second() {
         let config = RedisConfig::from_url("redis://127.0.0.1").unwrap();
-        assert!(config.connect_timeout() + config.command_timeout() <= Duration::from_secs(1));
+        assert!(config.connect_timeout() + config.operation_timeout() <= Duration::from_secs(1));
         let zero = config
             .with_max_connections(0)
-            .with_command_timeout(Duration::ZERO);
+            .with_operation_timeout(Duration::ZERO);
         assert_eq!(zero.max_connections(), 1);
-        assert!(zero.command_timeout() > Duration::ZERO);
+        assert!(zero.operation_timeout() > Duration::ZERO);
     }
 
     #[test]

@@ -11,12 +11,9 @@ pub(crate) const BACKEND: &str = "redis";
 /// Failures of idem-redis itself (the source of an [`Error::Unavailable`]).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RedisStoreError {
-    /// No connection could be had in time.
-    #[error("no Redis connection within the connect timeout ({0:?})")]
-    ConnectTimeout(Duration),
-    /// The server did not answer in time.
-    #[error("Redis did not answer within the command timeout ({0:?})")]
-    CommandTimeout(Duration),
+    /// The operation, waiting for a connection included, took too long.
+    #[error("Redis did not answer within the operation timeout ({0:?})")]
+    OperationTimeout(Duration),
     /// The pool failed for another reason.
     #[error("the Redis connection pool failed: {0}")]
     Pool(String),

@@ -9,7 +9,7 @@ mod store;
 mod url;
 
 pub use config::{
-    DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, RedisConfig,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_OPERATION_TIMEOUT, RedisConfig,
     Topology,
 };
 pub use store::RedisStore;

@@ -147,7 +147,7 @@ impl Pool {
     /// Builds the pool; no connection is opened until the first operation.
     pub(crate) fn new(config: &RedisConfig) -> Result<Self> {
         let timeouts = managed::Timeouts {
-            wait: Some(config.connect_timeout()),
+            wait: Some(config.operation_timeout()),
             create: Some(config.connect_timeout()),
             recycle: None,
         };
@@ -156,7 +156,7 @@ impl Pool {
             Topology::Standalone { url } => {
                 let connection = AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(config.connect_timeout()))
-                    .set_response_timeout(Some(config.command_timeout()));
+                    .set_response_timeout(Some(config.operation_timeout()));
                 let manager = deadpool_redis::Manager::new_with_config(url.as_str(), connection)
                     .map_err(bad_config)?;
                 managed::Pool::builder(SingleManager(manager))
@@ -169,7 +169,7 @@ impl Pool {
             Topology::Cluster { nodes } => {
                 let client = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
                     .connection_timeout(config.connect_timeout())
-                    .response_timeout(config.command_timeout())
+                    .response_timeout(config.operation_timeout())
                     .retries(3)
                     .min_retry_wait(10)
                     .max_retry_wait(100)
@@ -193,28 +193,24 @@ impl Pool {
         })
     }
 
-    /// Runs one operation on a pooled connection, bounded by both timeouts.
-    ///
-    /// Getting the connection may take `connect`, the operation `command`;
-    /// either running out is [`Error::Unavailable`]. A connection whose
-    /// operation failed for a transient reason is dropped, not pooled again.
+    /// Runs one operation on a pooled connection within `timeout`, getting
+    /// the connection included (opening one is also bounded by the connect
+    /// timeout the pool was built with); running out is
+    /// [`Error::Unavailable`]. A connection whose operation failed for a
+    /// transient reason is dropped, not pooled again.
     pub(crate) async fn run<T: FromRedisValue>(
         &self,
-        connect: Duration,
-        command: Duration,
+        timeout: Duration,
         call: Call<'_>,
     ) -> Result<T> {
-        let mut conn = match tokio::time::timeout(connect, self.get()).await {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let timed_out = || Error::unavailable(BACKEND, RedisStoreError::OperationTimeout(timeout));
+        let mut conn = match tokio::time::timeout_at(deadline, self.get()).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => return Err(from_pool(e)),
-            Err(_) => {
-                return Err(Error::unavailable(
-                    BACKEND,
-                    RedisStoreError::ConnectTimeout(connect),
-                ));
-            }
+            Err(_) => return Err(timed_out()),
         };
-        let result = tokio::time::timeout(command, call.send(&mut conn)).await;
+        let result = tokio::time::timeout_at(deadline, call.send(&mut conn)).await;
         match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
@@ -225,10 +221,7 @@ impl Pool {
             }
             Err(_) => {
                 conn.discard();
-                Err(Error::unavailable(
-                    BACKEND,
-                    RedisStoreError::CommandTimeout(command),
-                ))
+                Err(timed_out())
             }
         }
     }

@@ -31,8 +31,8 @@ const MAX_TTL_MS: u128 = 1 << 40 << 6;
 /// agree. An in-progress record keeps its lease token in front of the
 /// caller's bytes inside the one string. Connections come from a deadpool
 /// pool of multiplexed connections; a Redis that is down or slow gives
-/// [`Error::Unavailable`] within the connect plus command timeouts (1 s by
-/// default), and the same store works again once Redis is back.
+/// [`Error::Unavailable`] within the operation timeout (500 ms by default),
+/// and the same store works again once Redis is back.
 ///
 /// # Examples
 /// ```no_run
@@ -82,7 +82,7 @@ impl RedisStore {
     /// # Ok(()) }
     /// ```
     pub async fn connect(config: RedisConfig) -> Result<Self> {
-        let store = Self::new(config)?;
+        let store = Self::connect_lazy(config)?;
         store.ping().await?;
         Ok(store)
     }
@@ -98,11 +98,11 @@ impl RedisStore {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> idem_core::Result<()> {
     /// use idem_redis::{RedisConfig, RedisStore};
-    /// let store = RedisStore::new(RedisConfig::from_url("redis://127.0.0.1:6379")?)?;
+    /// let store = RedisStore::connect_lazy(RedisConfig::from_url("redis://127.0.0.1:6379")?)?;
     /// # let _ = store;
     /// # Ok(()) }
     /// ```
-    pub fn new(config: RedisConfig) -> Result<Self> {
+    pub fn connect_lazy(config: RedisConfig) -> Result<Self> {
         Ok(Self {
             pool: Pool::new(&config)?,
             scripts: Scripts::new(),
@@ -125,13 +125,7 @@ impl RedisStore {
     }
 
     async fn run<T: FromRedisValue>(&self, call: Call<'_>) -> Result<T> {
-        self.pool
-            .run(
-                self.config.connect_timeout(),
-                self.config.command_timeout(),
-                call,
-            )
-            .await
+        self.pool.run(self.config.operation_timeout(), call).await
     }
 }
 

@@ -54,7 +54,6 @@ fn is_transient_db_error(code: Option<&str>) -> bool {
 
 /// Whether `error` is a MySQL deadlock or lock wait timeout, which a single
 /// statement may hit under heavy contention and which is safe to retry.
-#[cfg(feature = "mysql")]
 pub(crate) fn is_retryable_conflict(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("1213" | "40001")))
 }

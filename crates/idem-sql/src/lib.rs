@@ -5,9 +5,12 @@
     allow(dead_code, unused_imports, unused_macros)
 )]
 
+mod dialect;
 mod error;
+mod forward;
 mod purge;
 mod settings;
+mod store;
 mod table;
 mod time;
 

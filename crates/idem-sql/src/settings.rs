@@ -15,7 +15,7 @@ pub(crate) struct Settings {
     pub(crate) migrations: bool,
     pub(crate) max_connections: u32,
     pub(crate) connect_timeout: Duration,
-    pub(crate) acquire_timeout: Duration,
+    pub(crate) operation_timeout: Duration,
     pub(crate) purge_interval: Option<Duration>,
 }
 
@@ -26,7 +26,7 @@ impl Default for Settings {
             migrations: true,
             max_connections: 10,
             connect_timeout: Duration::from_secs(10),
-            acquire_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(10),
             purge_interval: None,
         }
     }
@@ -44,10 +44,10 @@ macro_rules! settings_setters {
                 self
             }
 
-            /// Whether [`connect`](Self) creates the table and its expiry
-            /// index when they are missing (default `true`). Turn it off when
-            /// you manage the schema yourself; the store then does no I/O
-            /// until its first operation.
+            /// Whether the store creates the table and its expiry index when
+            /// they are missing (default `true`): in `connect`, or for a store
+            /// from `connect_lazy` before its first operation. Turn it off when
+            /// you manage the schema yourself.
             pub fn with_migrations(mut self, on: bool) -> Self {
                 self.settings.migrations = on;
                 self
@@ -59,18 +59,19 @@ macro_rules! settings_setters {
                 self
             }
 
-            /// How long connecting and creating the schema may take in
-            /// `connect` (default 10 s).
+            /// How long `connect` may take to reach the server and prove it
+            /// answers, creating the schema included (default 10 s); past it
+            /// `connect` fails with `Error::Unavailable`.
             pub fn with_connect_timeout(mut self, timeout: ::std::time::Duration) -> Self {
                 self.settings.connect_timeout = timeout;
                 self
             }
 
-            /// How long an operation waits for a pooled connection, including
-            /// opening a new one (default 10 s); past it the operation fails
-            /// with `Error::Unavailable`.
-            pub fn with_acquire_timeout(mut self, timeout: ::std::time::Duration) -> Self {
-                self.settings.acquire_timeout = timeout;
+            /// How long one store operation may take, waiting for a pooled
+            /// connection (and opening one) included (default 10 s); past it
+            /// the operation fails with `Error::Unavailable`.
+            pub fn with_operation_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+                self.settings.operation_timeout = timeout;
                 self
             }
 

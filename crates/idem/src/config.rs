@@ -4,8 +4,8 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Provider};
 use idem_core::{
     DEFAULT_LEASE, DEFAULT_PREFIX, DEFAULT_RETENTION, Error, Idempotency, KeySpace, Result,
     redact_url,
@@ -16,13 +16,12 @@ use serde::{Deserialize, Serialize};
 /// Everything needed to build a store and the engine over it.
 ///
 /// Loads with [`StoreConfig::load`] from a TOML file and then from `IDEM_*`
-/// environment variables, the environment winning. Each field's variable is
-/// its name in upper case with the `IDEM_` prefix: `IDEM_STORE_URL`,
-/// `IDEM_KEY_PREFIX`, `IDEM_LEASE` (`"60s"`), `IDEM_RETENTION` (`"24h"`),
-/// `IDEM_MAX_CONNECTIONS`, `IDEM_CONNECT_TIMEOUT`, `IDEM_COMMAND_TIMEOUT`,
-/// `IDEM_TABLE`, `IDEM_MIGRATIONS`, `IDEM_TIER`, `IDEM_TIER_TTL`,
-/// `IDEM_TIER_MAX_ENTRIES`, `IDEM_TIER_MAX_BYTES`. Durations are written as
-/// `"500ms"`, `"60s"`, `"24h"`.
+/// environment variables, the environment winning. Every field below is read
+/// from the variable named after it, in upper case with the `IDEM_` prefix:
+/// `store_url` from `IDEM_STORE_URL`, `lease` from `IDEM_LEASE`,
+/// `operation_timeout` from `IDEM_OPERATION_TIMEOUT`, and so on; no other
+/// `IDEM_*` variable is read. Durations are written as `"500ms"`, `"60s"`,
+/// `"24h"`.
 ///
 /// # Examples
 /// ```
@@ -45,14 +44,18 @@ pub struct StoreConfig {
     /// How long a completed record is replayed.
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
-    /// Pool size, for backends with a pool.
+    /// Pool size, for backends with a pool (each backend's
+    /// `with_max_connections`).
     pub max_connections: Option<u32>,
-    /// How long connecting may take.
+    /// How long establishing a connection may take: `connect` fails as
+    /// unavailable when the server has not answered within it (each
+    /// backend's `with_connect_timeout`).
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Option<Duration>,
-    /// How long one command may take (for SQL, waiting for a pooled connection).
+    /// How long one store operation may take, waiting for a pooled
+    /// connection included (each backend's `with_operation_timeout`).
     #[serde(with = "humantime_serde")]
-    pub command_timeout: Option<Duration>,
+    pub operation_timeout: Option<Duration>,
     /// The table, for SQL backends.
     pub table: Option<String>,
     /// Whether SQL backends create their table on first use.
@@ -78,7 +81,7 @@ impl Default for StoreConfig {
             retention: DEFAULT_RETENTION,
             max_connections: None,
             connect_timeout: None,
-            command_timeout: None,
+            operation_timeout: None,
             table: None,
             migrations: None,
             tier: false,
@@ -98,12 +101,14 @@ impl fmt::Debug for StoreConfig {
             .field("retention", &self.retention)
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
-            .field("command_timeout", &self.command_timeout)
+            .field("operation_timeout", &self.operation_timeout)
             .field("table", &self.table)
             .field("migrations", &self.migrations)
             .field("tier", &self.tier)
             .field("tier_ttl", &self.tier_ttl)
-            .finish_non_exhaustive()
+            .field("tier_max_entries", &self.tier_max_entries)
+            .field("tier_max_bytes", &self.tier_max_bytes)
+            .finish()
     }
 }
 
@@ -140,8 +145,10 @@ impl StoreConfig {
             }
             figment = figment.merge(Toml::file(file));
         }
+        let keys = env_keys();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         figment
-            .merge(Env::prefixed("IDEM_").only(&ENV_KEYS))
+            .merge(Env::prefixed("IDEM_").only(&keys))
             .extract()
             .map_err(|e| Error::Config {
                 message: format!("invalid idem configuration: {}", redact_url(&e.to_string())),
@@ -172,20 +179,31 @@ impl StoreConfig {
     }
 }
 
-/// The environment variables read (without the `IDEM_` prefix), so that
-/// others such as `IDEM_TEST_REDIS_URL` are never mistaken for config.
-const ENV_KEYS: [&str; 13] = [
-    "store_url",
-    "key_prefix",
-    "lease",
-    "retention",
-    "max_connections",
-    "connect_timeout",
-    "command_timeout",
-    "table",
-    "migrations",
-    "tier",
-    "tier_ttl",
-    "tier_max_entries",
-    "tier_max_bytes",
-];
+/// The environment variables read (without the `IDEM_` prefix): the
+/// fields' names, as serde writes them, so that others such as
+/// `IDEM_TEST_REDIS_URL` are never mistaken for config.
+fn env_keys() -> Vec<String> {
+    Serialized::defaults(StoreConfig::default())
+        .data()
+        .ok()
+        .and_then(|profiles| profiles.into_values().next())
+        .map(|fields| fields.into_keys().collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_has_its_variable_and_shows_in_debug() {
+        let keys = env_keys();
+        for key in ["store_url", "lease", "operation_timeout", "tier_max_bytes"] {
+            assert!(keys.iter().any(|k| k == key), "{key} in {keys:?}");
+        }
+        let debug = format!("{:?}", StoreConfig::default());
+        for key in &keys {
+            assert!(debug.contains(&format!("{key}: ")), "{key} in {debug}");
+        }
+    }
+}

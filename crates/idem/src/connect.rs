@@ -7,42 +7,6 @@ use idem_memory::{CachedStore, MemoryStore};
 
 use crate::{Backend, StoreConfig, backend_for_url};
 
-/// Applies the shared settings to a backend's config: pool size, connect
-/// timeout, the per-operation timeout through `$command` (the setter's name
-/// differs by backend), and with `table` the table and migrations.
-#[cfg(any(
-    feature = "sqlite",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis",
-    feature = "mssql"
-))]
-macro_rules! settings {
-    ($c:expr, $config:expr, $command:ident $(, $table:ident)?) => {{
-        let mut c = $c;
-        let config: &StoreConfig = $config;
-        if let Some(n) = config.max_connections {
-            c = c.with_max_connections(n);
-        }
-        if let Some(t) = config.connect_timeout {
-            c = c.with_connect_timeout(t);
-        }
-        if let Some(t) = config.command_timeout {
-            c = c.$command(t);
-        }
-        $(
-            let _ = stringify!($table);
-            if let Some(table) = &config.table {
-                c = c.with_table(table.clone());
-            }
-            if let Some(on) = config.migrations {
-                c = c.with_migrations(on);
-            }
-        )?
-        c
-    }};
-}
-
 /// Connects to the store a URL names, with default settings.
 ///
 /// # Errors
@@ -96,54 +60,74 @@ async fn connect_backend(
         Backend::Memory => Ok(Arc::new(MemoryStore::new())),
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => {
-            let c = settings!(
-                idem_sql::SqliteConfig::from_url(url)?,
-                config,
-                with_acquire_timeout,
-                table
-            );
+            use idem_sql::SqliteConfig as C;
+            let c = C::from_url(url)?;
+            let c = set(c, config.max_connections, C::with_max_connections);
+            let c = set(c, config.connect_timeout, C::with_connect_timeout);
+            let c = set(c, config.operation_timeout, C::with_operation_timeout);
+            let c = set(c, config.table.clone(), |c, t: String| c.with_table(t));
+            let c = set(c, config.migrations, C::with_migrations);
             Ok(Arc::new(idem_sql::SqliteStore::connect(c).await?))
         }
         #[cfg(feature = "postgres")]
         Backend::Postgres => {
-            let c = settings!(
-                idem_sql::PostgresConfig::from_url(url)?,
-                config,
-                with_acquire_timeout,
-                table
-            );
+            use idem_sql::PostgresConfig as C;
+            let c = C::from_url(url)?;
+            let c = set(c, config.max_connections, C::with_max_connections);
+            let c = set(c, config.connect_timeout, C::with_connect_timeout);
+            let c = set(c, config.operation_timeout, C::with_operation_timeout);
+            let c = set(c, config.table.clone(), |c, t: String| c.with_table(t));
+            let c = set(c, config.migrations, C::with_migrations);
             Ok(Arc::new(idem_sql::PostgresStore::connect(c).await?))
         }
         #[cfg(feature = "mysql")]
         Backend::MySql => {
-            let c = settings!(
-                idem_sql::MySqlConfig::from_url(url)?,
-                config,
-                with_acquire_timeout,
-                table
-            );
+            use idem_sql::MySqlConfig as C;
+            let c = C::from_url(url)?;
+            let c = set(c, config.max_connections, C::with_max_connections);
+            let c = set(c, config.connect_timeout, C::with_connect_timeout);
+            let c = set(c, config.operation_timeout, C::with_operation_timeout);
+            let c = set(c, config.table.clone(), |c, t: String| c.with_table(t));
+            let c = set(c, config.migrations, C::with_migrations);
             Ok(Arc::new(idem_sql::MySqlStore::connect(c).await?))
         }
         #[cfg(feature = "redis")]
         Backend::Redis => {
-            let c = settings!(
-                idem_redis::RedisConfig::from_url(url)?,
-                config,
-                with_command_timeout
-            );
+            // No table: the keys are the records.
+            use idem_redis::RedisConfig as C;
+            let c = C::from_url(url)?;
+            let c = set(c, config.max_connections, C::with_max_connections);
+            let c = set(c, config.connect_timeout, C::with_connect_timeout);
+            let c = set(c, config.operation_timeout, C::with_operation_timeout);
             Ok(Arc::new(idem_redis::RedisStore::connect(c).await?))
         }
         #[cfg(feature = "mssql")]
         Backend::Mssql => {
-            let c = settings!(
-                idem_mssql::MssqlConfig::parse(url)?,
-                config,
-                with_command_timeout,
-                table
-            );
+            use idem_mssql::MssqlConfig as C;
+            let c = C::parse(url)?;
+            let c = set(c, config.max_connections, C::with_max_connections);
+            let c = set(c, config.connect_timeout, C::with_connect_timeout);
+            let c = set(c, config.operation_timeout, C::with_operation_timeout);
+            let c = set(c, config.table.clone(), |c, t: String| c.with_table(t));
+            let c = set(c, config.migrations, C::with_migrations);
             Ok(Arc::new(idem_mssql::MssqlStore::connect(c).await?))
         }
         #[allow(unreachable_patterns)]
         other => Err(other.not_compiled_in()),
+    }
+}
+
+/// `config` with `setter` applied when `value` is given, else unchanged.
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis",
+    feature = "mssql"
+))]
+fn set<C, T>(config: C, value: Option<T>, setter: impl FnOnce(C, T) -> C) -> C {
+    match value {
+        Some(value) => setter(config, value),
+        None => config,
     }
 }

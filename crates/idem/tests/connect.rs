@@ -66,7 +66,7 @@ async fn an_unknown_scheme_is_a_config_error() {
 async fn refused_without_leaking(url: &str) {
     let mut config = StoreConfig::from_url(url);
     config.connect_timeout = Some(std::time::Duration::from_millis(500));
-    config.command_timeout = Some(std::time::Duration::from_millis(500));
+    config.operation_timeout = Some(std::time::Duration::from_millis(500));
     let started = std::time::Instant::now();
     let result = tokio::time::timeout(std::time::Duration::from_secs(10), config.connect()).await;
     let err = match result {

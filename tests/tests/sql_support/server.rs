@@ -41,12 +41,14 @@ pub(crate) trait ServerStore:
     fn with_purge_interval(config: Self::Config, interval: Duration) -> Self::Config;
     /// `Config::with_connect_timeout`.
     fn with_connect_timeout(config: Self::Config, timeout: Duration) -> Self::Config;
-    /// `Config::with_acquire_timeout`.
-    fn with_acquire_timeout(config: Self::Config, timeout: Duration) -> Self::Config;
+    /// `Config::with_operation_timeout`.
+    fn with_operation_timeout(config: Self::Config, timeout: Duration) -> Self::Config;
     /// `Config::with_migrations`.
     fn with_migrations(config: Self::Config, on: bool) -> Self::Config;
     /// `Store::connect`.
     fn connect(config: Self::Config) -> impl Future<Output = Result<Self>> + Send;
+    /// `Store::connect_lazy`.
+    fn connect_lazy(config: Self::Config) -> Result<Self>;
     /// How many connections the pool holds open.
     fn pool_size(&self) -> u32;
     /// Closes the pool.
@@ -80,14 +82,17 @@ macro_rules! server_store {
             fn with_connect_timeout(config: $config, timeout: Duration) -> $config {
                 config.with_connect_timeout(timeout)
             }
-            fn with_acquire_timeout(config: $config, timeout: Duration) -> $config {
-                config.with_acquire_timeout(timeout)
+            fn with_operation_timeout(config: $config, timeout: Duration) -> $config {
+                config.with_operation_timeout(timeout)
             }
             fn with_migrations(config: $config, on: bool) -> $config {
                 config.with_migrations(on)
             }
             async fn connect(config: $config) -> Result<Self> {
                 <$store>::connect(config).await
+            }
+            fn connect_lazy(config: $config) -> Result<Self> {
+                <$store>::connect_lazy(config)
             }
             fn pool_size(&self) -> u32 {
                 self.pool().size()
@@ -149,14 +154,14 @@ async fn drop_stale_tables<S: ServerStore>(store: &S, list_test_tables: &'static
 }
 
 /// The suite's subject for the outage cases: a store on `down_url` (a
-/// closed port) without migrations, so connecting does no I/O.
+/// closed port) without migrations, built lazily, so building does no I/O.
 pub(crate) async fn unreachable_subject<S: ServerStore>(down_url: &str) -> Option<Subject> {
     let config = S::from_url(down_url).expect("a valid URL");
-    let config = S::with_acquire_timeout(
+    let config = S::with_operation_timeout(
         S::with_migrations(config, false),
         Duration::from_millis(500),
     );
-    let store = S::connect(config).await.expect("no I/O without migrations");
+    let store = S::connect_lazy(config).expect("no I/O when built lazily");
     Some(Subject::new(S::NAME, Arc::new(store)))
 }
 
@@ -282,10 +287,10 @@ pub(crate) async fn keys_differing_by_case_or_trailing_space_are_distinct<S: Ser
 }
 
 /// With the server at `down_url` not listening, the connect timeout bounds
-/// `connect` and the acquire timeout bounds an operation: both fail as
+/// `connect` and the operation timeout bounds an operation: both fail as
 /// transient within 2 s.
 pub(crate) async fn timeouts_bound_an_outage<S: ServerStore>(down_url: &str) {
-    let config = S::with_acquire_timeout(
+    let config = S::with_operation_timeout(
         S::with_connect_timeout(S::from_url(down_url).unwrap(), Duration::from_millis(300)),
         Duration::from_millis(300),
     );
@@ -297,7 +302,7 @@ pub(crate) async fn timeouts_bound_an_outage<S: ServerStore>(down_url: &str) {
         "{:?}",
         started.elapsed()
     );
-    let store = S::connect(S::with_migrations(config, false)).await.unwrap();
+    let store = S::connect_lazy(S::with_migrations(config, false)).unwrap();
     let started = Instant::now();
     let err = store.find(&key("down")).await.unwrap_err();
     assert!(err.is_transient(), "{err:?}");
@@ -326,14 +331,14 @@ pub(crate) async fn password_never_shows_in_errors_or_debug<S: ServerStore>(
     bad_urls: &[String],
 ) {
     for url in urls {
-        let config = S::with_acquire_timeout(
+        let config = S::with_operation_timeout(
             S::with_connect_timeout(S::from_url(url).unwrap(), Duration::from_secs(3)),
             Duration::from_secs(2),
         );
         assert!(!format!("{config:?}").contains(PASSWORD));
         let err = S::connect(config.clone()).await.unwrap_err();
         assert_hidden(&err, PASSWORD);
-        let lazy = S::connect(S::with_migrations(config, false)).await.unwrap();
+        let lazy = S::connect_lazy(S::with_migrations(config, false)).unwrap();
         assert!(!format!("{lazy:?}").contains(PASSWORD));
         let err = lazy.find(&key("pw")).await.unwrap_err();
         assert_hidden(&err, PASSWORD);

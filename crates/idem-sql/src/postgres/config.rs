@@ -23,7 +23,7 @@ use crate::settings::{Settings, settings_setters};
 ///
 /// let config = PostgresConfig::from_url("postgres://app:s3cret@127.0.0.1/app")?
 ///     .with_max_connections(32)
-///     .with_acquire_timeout(Duration::from_secs(2))
+///     .with_operation_timeout(Duration::from_secs(2))
 ///     .with_table("idempotency");
 /// assert!(!format!("{config:?}").contains("s3cret"));
 /// # Ok::<(), idem_core::Error>(())

@@ -2,23 +2,7 @@
 
 use std::sync::Arc;
 
-/// Every statement, built once for the configured (validated) table name.
-///
-/// Keys are `BYTEA`, compared byte for byte (no collation, no padding).
-/// Expiry is `TIMESTAMPTZ`, always computed and compared by the server's
-/// `now()`; TTLs are bound in microseconds.
-#[derive(Debug)]
-pub(crate) struct Queries {
-    pub(crate) create: [Arc<str>; 2],
-    pub(crate) find: Arc<str>,
-    pub(crate) exists: Arc<str>,
-    pub(crate) store: Arc<str>,
-    pub(crate) remove: Arc<str>,
-    pub(crate) claim: Arc<str>,
-    pub(crate) complete: Arc<str>,
-    pub(crate) release: Arc<str>,
-    pub(crate) purge: Arc<str>,
-}
+use crate::dialect::Queries;
 
 /// `now()` plus a bound number of microseconds.
 const LATER: &str = "now() + ${} * interval '1 microsecond'";
@@ -27,60 +11,62 @@ fn later(param: u8) -> String {
     LATER.replace("{}", &format!("{param}::float8"))
 }
 
-impl Queries {
-    /// `t` must have passed `validate_table`.
-    pub(crate) fn new(t: &str) -> Self {
-        let s = |sql: String| -> Arc<str> { sql.into() };
-        Self {
-            create: [
-                s(format!(
-                    "CREATE TABLE IF NOT EXISTS {t} (\
-                     idem_key BYTEA NOT NULL PRIMARY KEY, \
-                     value BYTEA NOT NULL, \
-                     token BYTEA, \
-                     expires_at TIMESTAMPTZ NOT NULL)"
-                )),
-                s(format!(
-                    "CREATE INDEX IF NOT EXISTS {t}_expires_at_idx ON {t} (expires_at)"
-                )),
-            ],
-            find: s(format!(
-                "SELECT value FROM {t} WHERE idem_key = $1 AND expires_at > now()"
+/// Every statement on table `t` (which passed `validate_table`).
+///
+/// Keys are `BYTEA`, compared byte for byte (no collation, no padding).
+/// Expiry is `TIMESTAMPTZ`, always computed and compared by the server's
+/// `now()`; TTLs are bound in microseconds.
+pub(crate) fn queries(t: &str) -> Queries {
+    let s = |sql: String| -> Arc<str> { sql.into() };
+    Queries {
+        create: vec![
+            s(format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
+                 idem_key BYTEA NOT NULL PRIMARY KEY, \
+                 value BYTEA NOT NULL, \
+                 token BYTEA, \
+                 expires_at TIMESTAMPTZ NOT NULL)"
             )),
-            exists: s(format!(
-                "SELECT 1 FROM {t} WHERE idem_key = $1 AND expires_at > now()"
+            s(format!(
+                "CREATE INDEX IF NOT EXISTS {t}_expires_at_idx ON {t} (expires_at)"
             )),
-            store: s(format!(
-                "INSERT INTO {t} (idem_key, value, token, expires_at) VALUES ($1, $2, NULL, {}) \
-                 ON CONFLICT (idem_key) DO UPDATE SET \
-                 value = excluded.value, token = NULL, expires_at = excluded.expires_at",
-                later(3)
-            )),
-            remove: s(format!(
-                "DELETE FROM {t} WHERE idem_key = $1 AND expires_at > now()"
-            )),
-            // One statement: insert, or on conflict take the row over only if
-            // it expired (else rewrite it unchanged, under the row lock), and
-            // return what is there. The caller won if the token is its own.
-            claim: s(format!(
-                "INSERT INTO {t} (idem_key, value, token, expires_at) VALUES ($1, $2, $3, {}) \
-                 ON CONFLICT (idem_key) DO UPDATE SET \
-                 value = CASE WHEN {t}.expires_at <= now() THEN excluded.value ELSE {t}.value END, \
-                 token = CASE WHEN {t}.expires_at <= now() THEN excluded.token ELSE {t}.token END, \
-                 expires_at = CASE WHEN {t}.expires_at <= now() \
-                 THEN excluded.expires_at ELSE {t}.expires_at END \
-                 RETURNING value, token",
-                later(4)
-            )),
-            complete: s(format!(
-                "UPDATE {t} SET value = $1, token = NULL, expires_at = {} \
-                 WHERE idem_key = $3 AND token = $4 AND expires_at > now()",
-                later(2)
-            )),
-            release: s(format!(
-                "DELETE FROM {t} WHERE idem_key = $1 AND token = $2 AND expires_at > now()"
-            )),
-            purge: s(format!("DELETE FROM {t} WHERE expires_at <= now()")),
-        }
+        ],
+        find: s(format!(
+            "SELECT value FROM {t} WHERE idem_key = $1 AND expires_at > now()"
+        )),
+        exists: s(format!(
+            "SELECT 1 FROM {t} WHERE idem_key = $1 AND expires_at > now()"
+        )),
+        store: s(format!(
+            "INSERT INTO {t} (idem_key, value, token, expires_at) VALUES ($1, $2, NULL, {}) \
+             ON CONFLICT (idem_key) DO UPDATE SET \
+             value = excluded.value, token = NULL, expires_at = excluded.expires_at",
+            later(3)
+        )),
+        remove: s(format!(
+            "DELETE FROM {t} WHERE idem_key = $1 AND expires_at > now()"
+        )),
+        // One statement: insert, or on conflict take the row over only if
+        // it expired (else rewrite it unchanged, under the row lock), and
+        // return what is there. The caller won if the token is its own.
+        claim: s(format!(
+            "INSERT INTO {t} (idem_key, value, token, expires_at) VALUES ($1, $2, $3, {}) \
+             ON CONFLICT (idem_key) DO UPDATE SET \
+             value = CASE WHEN {t}.expires_at <= now() THEN excluded.value ELSE {t}.value END, \
+             token = CASE WHEN {t}.expires_at <= now() THEN excluded.token ELSE {t}.token END, \
+             expires_at = CASE WHEN {t}.expires_at <= now() \
+             THEN excluded.expires_at ELSE {t}.expires_at END \
+             RETURNING value, token",
+            later(4)
+        )),
+        complete: s(format!(
+            "UPDATE {t} SET value = $1, token = NULL, expires_at = {} \
+             WHERE idem_key = $3 AND token = $4 AND expires_at > now()",
+            later(2)
+        )),
+        release: s(format!(
+            "DELETE FROM {t} WHERE idem_key = $1 AND token = $2 AND expires_at > now()"
+        )),
+        purge: s(format!("DELETE FROM {t} WHERE expires_at <= now()")),
     }
 }

@@ -1,24 +1,17 @@
-//! The PostgreSQL store.
+//! The PostgreSQL store, and what PostgreSQL differs in.
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use idem_core::{
-    Claim, Error, IdempotencyStore, LeaseToken, PurgeExpired, Result, StoreKey, async_trait,
-};
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Row};
+use idem_core::{Result, StoreKey};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgQueryResult};
 
 use super::PostgresConfig;
-use super::schema::Queries;
-use crate::error::{map_err, within};
-use crate::purge::PurgeTask;
-use crate::table::validate_table;
+use super::schema::queries;
+use crate::dialect::{ClaimReply, Dialect, Queries, Query};
+use crate::forward::forward_to_sql_store;
+use crate::settings::Settings;
+use crate::store::SqlStore;
 use crate::time::ttl_micros;
-
-const BACKEND: &str = "postgres";
 
 /// An idempotency store in a PostgreSQL table.
 ///
@@ -44,35 +37,19 @@ const BACKEND: &str = "postgres";
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct PostgresStore {
-    shared: Shared,
-    config: Arc<PostgresConfig>,
-    _purge: Option<Arc<PurgeTask>>,
-}
+pub struct PostgresStore(SqlStore<Postgres>);
 
-#[derive(Clone)]
-struct Shared {
-    pool: PgPool,
-    q: Arc<Queries>,
-}
-
-impl fmt::Debug for PostgresStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresStore")
-            .field("config", &self.config)
-            .field("connections", &self.shared.pool.size())
-            .finish()
-    }
-}
+forward_to_sql_store!(PostgresStore);
 
 impl PostgresStore {
-    /// Builds the pool and, unless turned off, creates the table and its
-    /// expiry index when missing (which connects). With migrations off no
-    /// connection is opened until the first operation.
+    /// Connects and, unless turned off, creates the table and its expiry
+    /// index when missing (in a transaction, under an advisory lock named
+    /// after the table), within the connect timeout.
     ///
     /// # Errors
-    /// [`Error::Config`] for a bad table name or URL; [`Error::Unavailable`]
-    /// when the server cannot be reached within the connect timeout.
+    /// [`Error::Config`](idem_core::Error::Config) for a bad table name or
+    /// URL; [`Error::Unavailable`](idem_core::Error::Unavailable) when the
+    /// server cannot be reached within the connect timeout.
     ///
     /// # Examples
     /// ```no_run
@@ -84,182 +61,82 @@ impl PostgresStore {
     /// # let _ = store; Ok(()) }
     /// ```
     pub async fn connect(config: PostgresConfig) -> Result<Self> {
-        validate_table(config.table())?;
-        let options = config.connect_options()?;
-        let settings = &config.settings;
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(settings.acquire_timeout)
-            .connect_lazy_with(options);
-        let shared = Shared {
-            pool,
-            q: Arc::new(Queries::new(config.table())),
-        };
-        if settings.migrations {
-            within(
-                BACKEND,
-                settings.connect_timeout,
-                shared.migrate(config.table()),
-            )
-            .await?;
-        }
-        let purge = PurgeTask::every(
-            BACKEND,
-            settings.purge_interval,
-            &shared,
-            |s: Shared| async move { s.purge().await },
-        );
-        Ok(Self {
-            shared,
-            config: Arc::new(config),
-            _purge: purge,
-        })
+        SqlStore::connect(config).await.map(Self)
+    }
+
+    /// Builds the store without connecting: the pool connects, and the table
+    /// is created unless turned off, when the first operation needs it. Must
+    /// be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::Config`](idem_core::Error::Config) for a bad table name or
+    /// URL.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> idem_core::Result<()> {
+    /// use idem_sql::{PostgresConfig, PostgresStore};
+    /// let config = PostgresConfig::from_url("postgres://postgres@127.0.0.1/test")?;
+    /// let store = PostgresStore::connect_lazy(config)?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub fn connect_lazy(config: PostgresConfig) -> Result<Self> {
+        SqlStore::connect_lazy(config).map(Self)
     }
 
     /// The connection pool, for your own queries or to close it.
     pub fn pool(&self) -> &PgPool {
-        &self.shared.pool
+        self.0.pool()
     }
 
     /// The configuration this store was built with.
     pub fn config(&self) -> &PostgresConfig {
-        &self.config
+        self.0.config()
     }
 }
 
-impl Shared {
-    /// Creates the table and index in one transaction, under an advisory
-    /// lock named after the table, so app servers starting together do not
-    /// trip over each other's `CREATE TABLE IF NOT EXISTS`.
-    async fn migrate(&self, table: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(format!("idem-sql:{table}"))
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        for sql in &self.q.create {
-            sqlx::query(AssertSqlSafe(sql.clone()))
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
-        }
-        tx.commit().await.map_err(err)
+/// PostgreSQL: keys as `BYTEA`, expiry by the server's `now()`, TTLs bound
+/// as microseconds.
+#[derive(Debug)]
+pub(crate) struct Postgres;
+
+impl Dialect for Postgres {
+    type Db = sqlx::Postgres;
+    type Config = PostgresConfig;
+    type Now = ();
+
+    const BACKEND: &'static str = "postgres";
+    const CLAIM: ClaimReply<sqlx::Postgres> = ClaimReply::Returning;
+    const MIGRATION_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtext($1))");
+
+    fn settings(config: &PostgresConfig) -> &Settings {
+        &config.settings
     }
 
-    async fn purge(&self) -> Result<u64> {
-        let done = sqlx::query(AssertSqlSafe(self.q.purge.clone()))
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(done.rows_affected())
-    }
-}
-
-fn err(e: sqlx::Error) -> Error {
-    map_err(BACKEND, e)
-}
-
-fn micros(ttl: Duration) -> f64 {
-    ttl_micros(ttl) as f64
-}
-
-#[async_trait]
-impl IdempotencyStore for PostgresStore {
-    async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
-        let row = sqlx::query(AssertSqlSafe(self.shared.q.find.clone()))
-            .bind(key.as_str().as_bytes())
-            .fetch_optional(&self.shared.pool)
-            .await
-            .map_err(err)?;
-        row.map(|r| r.try_get::<Vec<u8>, _>(0).map(Bytes::from))
-            .transpose()
-            .map_err(err)
+    fn connect_options(config: &PostgresConfig) -> Result<PgConnectOptions> {
+        config.connect_options()
     }
 
-    async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()> {
-        sqlx::query(AssertSqlSafe(self.shared.q.store.clone()))
-            .bind(key.as_str().as_bytes())
-            .bind(&value[..])
-            .bind(micros(ttl))
-            .execute(&self.shared.pool)
-            .await
-            .map_err(err)?;
-        Ok(())
+    fn queries(t: &str) -> Queries {
+        queries(t)
     }
 
-    async fn remove(&self, key: &StoreKey) -> Result<bool> {
-        let done = sqlx::query(AssertSqlSafe(self.shared.q.remove.clone()))
-            .bind(key.as_str().as_bytes())
-            .execute(&self.shared.pool)
-            .await
-            .map_err(err)?;
-        Ok(done.rows_affected() > 0)
+    fn now() {}
+
+    fn bind_key<'q>(query: Query<'q, Self>, key: &StoreKey) -> Query<'q, Self> {
+        query.bind(key.as_str().as_bytes())
     }
 
-    async fn exists(&self, key: &StoreKey) -> Result<bool> {
-        let row = sqlx::query(AssertSqlSafe(self.shared.q.exists.clone()))
-            .bind(key.as_str().as_bytes())
-            .fetch_optional(&self.shared.pool)
-            .await
-            .map_err(err)?;
-        Ok(row.is_some())
+    fn bind_now<'q>(query: Query<'q, Self>, (): ()) -> Query<'q, Self> {
+        query
     }
 
-    async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
-        let token = LeaseToken::generate();
-        let row = sqlx::query(AssertSqlSafe(self.shared.q.claim.clone()))
-            .bind(key.as_str().as_bytes())
-            .bind(&pending[..])
-            .bind(&token.as_bytes()[..])
-            .bind(micros(lease))
-            .fetch_one(&self.shared.pool)
-            .await
-            .map_err(err)?;
-        let held: Option<Vec<u8>> = row.try_get(1).map_err(err)?;
-        if held.as_deref() == Some(&token.as_bytes()[..]) {
-            return Ok(Claim::Acquired(token));
-        }
-        let value: Vec<u8> = row.try_get(0).map_err(err)?;
-        Ok(Claim::Existing(Bytes::from(value)))
+    fn bind_expiry<'q>(query: Query<'q, Self>, (): (), ttl: Duration) -> Query<'q, Self> {
+        query.bind(ttl_micros(ttl) as f64)
     }
 
-    async fn complete(
-        &self,
-        key: &StoreKey,
-        token: &LeaseToken,
-        value: Bytes,
-        ttl: Duration,
-    ) -> Result<()> {
-        let done = sqlx::query(AssertSqlSafe(self.shared.q.complete.clone()))
-            .bind(&value[..])
-            .bind(micros(ttl))
-            .bind(key.as_str().as_bytes())
-            .bind(&token.as_bytes()[..])
-            .execute(&self.shared.pool)
-            .await
-            .map_err(err)?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(Error::LeaseLost)
-        }
-    }
-
-    async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
-        let done = sqlx::query(AssertSqlSafe(self.shared.q.release.clone()))
-            .bind(key.as_str().as_bytes())
-            .bind(&token.as_bytes()[..])
-            .execute(&self.shared.pool)
-            .await
-            .map_err(err)?;
-        Ok(done.rows_affected() > 0)
-    }
-}
-
-#[async_trait]
-impl PurgeExpired for PostgresStore {
-    async fn purge_expired(&self) -> Result<u64> {
-        self.shared.purge().await
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
     }
 }

@@ -1,0 +1,112 @@
+//! What one SQL database differs in from the others, for the store they share
+//! ([`SqlStore`](crate::store::SqlStore)): the sqlx database, the statements,
+//! how a key, a clock reading and an expiry are bound, and how a claim learns
+//! what it met.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use idem_core::{Result, StoreKey};
+use sqlx::pool::PoolOptions;
+use sqlx::{Connection, Database};
+
+use crate::settings::Settings;
+
+/// A query on the dialect's database.
+pub(crate) type Query<'q, D> =
+    sqlx::query::Query<'q, <D as Dialect>::Db, <<D as Dialect>::Db as Database>::Arguments>;
+
+/// What a dialect's database connects with.
+pub(crate) type ConnectOptions<D> =
+    <<<D as Dialect>::Db as Database>::Connection as Connection>::Options;
+
+/// The query result (rows affected, ...) of the dialect's database.
+pub(crate) type QueryResult<D> = <<D as Dialect>::Db as Database>::QueryResult;
+
+/// Every statement of a store, built once for its (validated) table name.
+///
+/// The store binds each statement's parameters in one order, every dialect
+/// alike: the key first (the value first for `complete`), then the value,
+/// the token, the expiry ([`Dialect::bind_expiry`]) and, last, the clock
+/// reading ([`Dialect::bind_now`], nothing where the server's clock decides):
+///
+/// | statement | parameters |
+/// |---|---|
+/// | `find`, `exists`, `remove` | key, now |
+/// | `store` | key, value, expiry |
+/// | `claim` | key, pending value, token, expiry, now |
+/// | `complete` | value, expiry, key, token, now |
+/// | `release` | key, token, now |
+/// | `purge` | now |
+#[derive(Debug)]
+pub(crate) struct Queries {
+    /// Creates the table and its expiry index when missing, in this order.
+    pub(crate) create: Vec<Arc<str>>,
+    pub(crate) find: Arc<str>,
+    pub(crate) exists: Arc<str>,
+    pub(crate) store: Arc<str>,
+    pub(crate) remove: Arc<str>,
+    pub(crate) claim: Arc<str>,
+    pub(crate) complete: Arc<str>,
+    pub(crate) release: Arc<str>,
+    pub(crate) purge: Arc<str>,
+}
+
+/// How a claim statement tells the caller what it met.
+pub(crate) enum ClaimReply<DB: Database> {
+    /// It returns the row as it is after the statement (`RETURNING value,
+    /// token`): the caller won if the token is its own.
+    Returning,
+    /// It returns nothing (MySQL has no `RETURNING`); the function says from
+    /// the result whether it met a live record and left it alone, which the
+    /// store then reads with `find`.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    ReadAfter(fn(&DB::QueryResult) -> bool),
+}
+
+/// One SQL database, for the store they share.
+pub(crate) trait Dialect: Sized + Send + Sync + 'static {
+    /// The sqlx database.
+    type Db: Database;
+    /// The store's config.
+    type Config: std::fmt::Debug + Send + Sync + 'static;
+    /// The clock reading the statements are bound with: the process's clock
+    /// where it decides expiry (SQLite), `()` where the server's does.
+    type Now: Copy + Send + Sync;
+
+    /// The backend name errors and logs carry.
+    const BACKEND: &'static str;
+    /// How a claim reports what it met.
+    const CLAIM: ClaimReply<Self::Db>;
+    /// How often a write that the database chose as a deadlock victim is run
+    /// again (concurrent upserts on one key can deadlock on InnoDB's gap
+    /// locks).
+    const DEADLOCK_RETRIES: u32 = 0;
+    /// A statement taking a lock named by its one parameter until the end of
+    /// the transaction: with one, the schema is created in a transaction
+    /// under that lock, so app servers starting together do not trip over
+    /// each other's `CREATE ... IF NOT EXISTS`.
+    const MIGRATION_LOCK: Option<&'static str> = None;
+
+    /// The settings every config has.
+    fn settings(config: &Self::Config) -> &Settings;
+    /// The connect options the config names.
+    fn connect_options(config: &Self::Config) -> Result<ConnectOptions<Self>>;
+    /// The pool for the config (its acquire timeout is set by the store).
+    fn pool_options(config: &Self::Config) -> PoolOptions<Self::Db> {
+        PoolOptions::new().max_connections(Self::settings(config).max_connections)
+    }
+    /// The statements on table `t`, which passed `validate_table`.
+    fn queries(t: &str) -> Queries;
+
+    /// The clock reading for one statement.
+    fn now() -> Self::Now;
+    /// Binds the key.
+    fn bind_key<'q>(query: Query<'q, Self>, key: &StoreKey) -> Query<'q, Self>;
+    /// Binds the clock reading, if the statements take one.
+    fn bind_now<'q>(query: Query<'q, Self>, now: Self::Now) -> Query<'q, Self>;
+    /// Binds the expiry of a record that lives `ttl` from `now`.
+    fn bind_expiry<'q>(query: Query<'q, Self>, now: Self::Now, ttl: Duration) -> Query<'q, Self>;
+    /// How many rows a statement changed.
+    fn rows_affected(done: &QueryResult<Self>) -> u64;
+}

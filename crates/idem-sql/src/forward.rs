@@ -1,0 +1,81 @@
+//! What the public store types forward to the store they wrap.
+
+/// Stamps what a public store type (a newtype over
+/// [`SqlStore`](crate::store::SqlStore)) forwards to
+/// it: `Debug`, [`IdempotencyStore`](idem_core::IdempotencyStore) and
+/// [`PurgeExpired`](idem_core::PurgeExpired).
+macro_rules! forward_to_sql_store {
+    ($store:ident) => {
+        impl ::std::fmt::Debug for $store {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($store))
+                    .field("config", self.0.config())
+                    .field("connections", &self.0.pool().size())
+                    .finish()
+            }
+        }
+
+        #[::idem_core::async_trait]
+        impl ::idem_core::IdempotencyStore for $store {
+            async fn find(
+                &self,
+                key: &::idem_core::StoreKey,
+            ) -> ::idem_core::Result<Option<::bytes::Bytes>> {
+                self.0.find(key).await
+            }
+
+            async fn store(
+                &self,
+                key: &::idem_core::StoreKey,
+                value: ::bytes::Bytes,
+                ttl: ::std::time::Duration,
+            ) -> ::idem_core::Result<()> {
+                self.0.store(key, value, ttl).await
+            }
+
+            async fn remove(&self, key: &::idem_core::StoreKey) -> ::idem_core::Result<bool> {
+                self.0.remove(key).await
+            }
+
+            async fn exists(&self, key: &::idem_core::StoreKey) -> ::idem_core::Result<bool> {
+                self.0.exists(key).await
+            }
+
+            async fn claim(
+                &self,
+                key: &::idem_core::StoreKey,
+                pending: ::bytes::Bytes,
+                lease: ::std::time::Duration,
+            ) -> ::idem_core::Result<::idem_core::Claim> {
+                self.0.claim(key, pending, lease).await
+            }
+
+            async fn complete(
+                &self,
+                key: &::idem_core::StoreKey,
+                token: &::idem_core::LeaseToken,
+                value: ::bytes::Bytes,
+                ttl: ::std::time::Duration,
+            ) -> ::idem_core::Result<()> {
+                self.0.complete(key, token, value, ttl).await
+            }
+
+            async fn release(
+                &self,
+                key: &::idem_core::StoreKey,
+                token: &::idem_core::LeaseToken,
+            ) -> ::idem_core::Result<bool> {
+                self.0.release(key, token).await
+            }
+        }
+
+        #[::idem_core::async_trait]
+        impl ::idem_core::PurgeExpired for $store {
+            async fn purge_expired(&self) -> ::idem_core::Result<u64> {
+                self.0.purge_expired().await
+            }
+        }
+    };
+}
+
+pub(crate) use forward_to_sql_store;

@@ -1,0 +1,388 @@
+//! The store the three databases share: connecting, and the primitives
+//! written once over a [`Dialect`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use idem_core::{Claim, Error, LeaseToken, Result, StoreKey};
+use sqlx::{
+    AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type,
+};
+use tokio::sync::OnceCell;
+
+use crate::dialect::{ClaimReply, Dialect, Queries, Query, QueryResult};
+use crate::error::{is_retryable_conflict, map_err, within};
+use crate::purge::PurgeTask;
+use crate::settings::Settings;
+use crate::table::validate_table;
+
+/// How often a claim is retried when the live record it met vanished before
+/// it could be read (released, removed or expired in between); only for
+/// [`ClaimReply::ReadAfter`].
+const VANISHED_RETRIES: u32 = 5;
+
+/// An idempotency store on dialect `D`: what `SqliteStore`, `PostgresStore`
+/// and `MySqlStore` each wrap.
+pub(crate) struct SqlStore<D: Dialect> {
+    shared: Shared<D>,
+    _purge: Option<Arc<PurgeTask>>,
+}
+
+impl<D: Dialect> Clone for SqlStore<D> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            _purge: self._purge.clone(),
+        }
+    }
+}
+
+/// What the operations and the background purge need.
+struct Shared<D: Dialect> {
+    pool: Pool<D::Db>,
+    q: Arc<Queries>,
+    config: Arc<D::Config>,
+    /// Set once the schema exists, or from the start with migrations off.
+    schema: Arc<OnceCell<()>>,
+}
+
+impl<D: Dialect> Clone for Shared<D> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            q: self.q.clone(),
+            config: self.config.clone(),
+            schema: self.schema.clone(),
+        }
+    }
+}
+
+fn err<D: Dialect>(e: sqlx::Error) -> Error {
+    map_err(D::BACKEND, e)
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// The connection pool.
+    pub(crate) fn pool(&self) -> &Pool<D::Db> {
+        &self.shared.pool
+    }
+
+    /// The configuration the store was built with.
+    pub(crate) fn config(&self) -> &D::Config {
+        &self.shared.config
+    }
+
+    fn settings(&self) -> &Settings {
+        D::settings(&self.shared.config)
+    }
+}
+
+impl<D: Dialect> SqlStore<D>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+    for<'a> &'a [u8]: Encode<'a, D::Db> + Type<D::Db>,
+    for<'a> &'a str: Encode<'a, D::Db> + Type<D::Db>,
+    for<'r> Vec<u8>: Decode<'r, D::Db> + Type<D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+{
+    /// Builds the store without I/O: the pool connects, and with migrations
+    /// on the schema is created, when the first operation needs it.
+    pub(crate) fn connect_lazy(config: D::Config) -> Result<Self> {
+        let settings = D::settings(&config);
+        validate_table(&settings.table)?;
+        let pool = D::pool_options(&config)
+            .acquire_timeout(settings.operation_timeout)
+            .connect_lazy_with(D::connect_options(&config)?);
+        let schema = if settings.migrations {
+            OnceCell::new()
+        } else {
+            OnceCell::from(())
+        };
+        let shared = Shared {
+            pool,
+            q: Arc::new(D::queries(&settings.table)),
+            schema: Arc::new(schema),
+            config: Arc::new(config),
+        };
+        let purge = PurgeTask::every(
+            D::BACKEND,
+            D::settings(&shared.config).purge_interval,
+            &shared,
+            |s: Shared<D>| async move { s.purge().await },
+        );
+        Ok(Self {
+            shared,
+            _purge: purge,
+        })
+    }
+
+    /// [`connect_lazy`](Self::connect_lazy), then, within the connect
+    /// timeout, a connection and the schema.
+    pub(crate) async fn connect(config: D::Config) -> Result<Self> {
+        let store = Self::connect_lazy(config)?;
+        let shared = &store.shared;
+        within(D::BACKEND, store.settings().connect_timeout, async {
+            drop(shared.pool.acquire().await.map_err(err::<D>)?);
+            shared.ready().await
+        })
+        .await?;
+        Ok(store)
+    }
+
+    /// Runs one operation within the operation timeout, after making sure the
+    /// schema exists.
+    async fn op<T>(&self, run: impl Future<Output = Result<T>>) -> Result<T> {
+        within(D::BACKEND, self.settings().operation_timeout, async {
+            self.shared.ready().await?;
+            run.await
+        })
+        .await
+    }
+
+    pub(crate) async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
+        self.op(self.shared.find(key)).await
+    }
+
+    pub(crate) async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()> {
+        let s = &self.shared;
+        self.op(async {
+            let now = D::now();
+            s.write(|| {
+                let q = D::bind_key(s.query(&s.q.store), key).bind(&value[..]);
+                D::bind_expiry(q, now, ttl).execute(&s.pool)
+            })
+            .await
+            .map(drop)
+        })
+        .await
+    }
+
+    pub(crate) async fn remove(&self, key: &StoreKey) -> Result<bool> {
+        let s = &self.shared;
+        self.op(async {
+            let now = D::now();
+            let done = s
+                .write(|| D::bind_now(D::bind_key(s.query(&s.q.remove), key), now).execute(&s.pool))
+                .await?;
+            Ok(D::rows_affected(&done) > 0)
+        })
+        .await
+    }
+
+    pub(crate) async fn exists(&self, key: &StoreKey) -> Result<bool> {
+        let s = &self.shared;
+        self.op(async {
+            let q = D::bind_now(D::bind_key(s.query(&s.q.exists), key), D::now());
+            let row = q.fetch_optional(&s.pool).await.map_err(err::<D>)?;
+            Ok(row.is_some())
+        })
+        .await
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        key: &StoreKey,
+        pending: Bytes,
+        lease: Duration,
+    ) -> Result<Claim> {
+        let s = &self.shared;
+        self.op(async {
+            match D::CLAIM {
+                ClaimReply::Returning => s.claim_returning(key, &pending, lease).await,
+                ClaimReply::ReadAfter(met_live) => {
+                    s.claim_read_after(key, &pending, lease, met_live).await
+                }
+            }
+        })
+        .await
+    }
+
+    pub(crate) async fn complete(
+        &self,
+        key: &StoreKey,
+        token: &LeaseToken,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<()> {
+        let s = &self.shared;
+        self.op(async {
+            let now = D::now();
+            let done = s
+                .write(|| {
+                    let q = D::bind_expiry(s.query(&s.q.complete).bind(&value[..]), now, ttl);
+                    let q = D::bind_key(q, key).bind(&token.as_bytes()[..]);
+                    D::bind_now(q, now).execute(&s.pool)
+                })
+                .await?;
+            if D::rows_affected(&done) == 1 {
+                Ok(())
+            } else {
+                Err(Error::LeaseLost)
+            }
+        })
+        .await
+    }
+
+    pub(crate) async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
+        let s = &self.shared;
+        self.op(async {
+            let now = D::now();
+            let done = s
+                .write(|| {
+                    let q = D::bind_key(s.query(&s.q.release), key).bind(&token.as_bytes()[..]);
+                    D::bind_now(q, now).execute(&s.pool)
+                })
+                .await?;
+            Ok(D::rows_affected(&done) > 0)
+        })
+        .await
+    }
+
+    /// Deletes the expired records now. Bounded only by the operation timeout
+    /// for getting a connection: on a large table the delete may take longer
+    /// than an operation.
+    pub(crate) async fn purge_expired(&self) -> Result<u64> {
+        self.shared.purge().await
+    }
+}
+
+impl<D: Dialect> Shared<D>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    <D::Db as Database>::Arguments: IntoArguments<D::Db>,
+    for<'a> &'a [u8]: Encode<'a, D::Db> + Type<D::Db>,
+    for<'a> &'a str: Encode<'a, D::Db> + Type<D::Db>,
+    for<'r> Vec<u8>: Decode<'r, D::Db> + Type<D::Db>,
+    usize: ColumnIndex<<D::Db as Database>::Row>,
+{
+    fn query(&self, sql: &Arc<str>) -> Query<'static, D> {
+        sqlx::query(AssertSqlSafe(sql.clone()))
+    }
+
+    /// Creates the schema once, unless it exists or migrations are off.
+    async fn ready(&self) -> Result<()> {
+        self.schema
+            .get_or_try_init(|| self.migrate())
+            .await
+            .map(drop)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let Some(lock) = D::MIGRATION_LOCK else {
+            for sql in &self.q.create {
+                self.query(sql)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(err::<D>)?;
+            }
+            return Ok(());
+        };
+        let name = format!("idem-sql:{}", D::settings(&self.config).table);
+        let mut tx = self.pool.begin().await.map_err(err::<D>)?;
+        sqlx::query(lock)
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(err::<D>)?;
+        for sql in &self.q.create {
+            self.query(sql).execute(&mut *tx).await.map_err(err::<D>)?;
+        }
+        tx.commit().await.map_err(err::<D>)
+    }
+
+    async fn purge(&self) -> Result<u64> {
+        self.ready().await?;
+        let done = D::bind_now(self.query(&self.q.purge), D::now())
+            .execute(&self.pool)
+            .await
+            .map_err(err::<D>)?;
+        Ok(D::rows_affected(&done))
+    }
+
+    async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
+        let q = D::bind_now(D::bind_key(self.query(&self.q.find), key), D::now());
+        let row = q.fetch_optional(&self.pool).await.map_err(err::<D>)?;
+        row.map(|r| r.try_get::<Vec<u8>, _>(0).map(Bytes::from))
+            .transpose()
+            .map_err(err::<D>)
+    }
+
+    /// Runs a write, again when the database chose it as a deadlock victim
+    /// (at most [`Dialect::DEADLOCK_RETRIES`] times).
+    async fn write<F, Fut>(&self, run: F) -> Result<QueryResult<D>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<QueryResult<D>, sqlx::Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match run().await {
+                Err(e) if is_retryable_conflict(&e) && attempt < D::DEADLOCK_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(2 << attempt)).await;
+                }
+                other => return other.map_err(err::<D>),
+            }
+        }
+    }
+
+    /// One statement: insert, or take an expired row over, and return the
+    /// row; the caller won if the token is its own.
+    async fn claim_returning(
+        &self,
+        key: &StoreKey,
+        pending: &[u8],
+        lease: Duration,
+    ) -> Result<Claim> {
+        let token = LeaseToken::generate();
+        let now = D::now();
+        let q = D::bind_key(self.query(&self.q.claim), key)
+            .bind(pending)
+            .bind(&token.as_bytes()[..]);
+        let row = D::bind_now(D::bind_expiry(q, now, lease), now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(err::<D>)?;
+        let held: Option<Vec<u8>> = row.try_get(1).map_err(err::<D>)?;
+        if held.as_deref() == Some(&token.as_bytes()[..]) {
+            return Ok(Claim::Acquired(token));
+        }
+        let value: Vec<u8> = row.try_get(0).map_err(err::<D>)?;
+        Ok(Claim::Existing(Bytes::from(value)))
+    }
+
+    /// The claim statement, then, when it met a live record, a read of it.
+    async fn claim_read_after(
+        &self,
+        key: &StoreKey,
+        pending: &[u8],
+        lease: Duration,
+        met_live: fn(&QueryResult<D>) -> bool,
+    ) -> Result<Claim> {
+        for _ in 0..=VANISHED_RETRIES {
+            let token = LeaseToken::generate();
+            let now = D::now();
+            let done = self
+                .write(|| {
+                    let q = D::bind_key(self.query(&self.q.claim), key)
+                        .bind(pending)
+                        .bind(&token.as_bytes()[..]);
+                    D::bind_now(D::bind_expiry(q, now, lease), now).execute(&self.pool)
+                })
+                .await?;
+            if !met_live(&done) {
+                return Ok(Claim::Acquired(token));
+            }
+            if let Some(value) = self.find(key).await? {
+                return Ok(Claim::Existing(value));
+            }
+        }
+        Err(Error::backend(
+            D::BACKEND,
+            "a claim kept meeting a live record that was gone when read",
+        ))
+    }
+}
