@@ -12,84 +12,84 @@ pub(crate) enum Server {
     External(Kind),
 }
 
-/// One backend: its name, the `idem-tests` test target that runs it, and its
-/// server.
+/// One backend: its name, its module in the `conformance` test binary of
+/// `idem-tests` (the suite and its own checks), and its server.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Backend {
     pub(crate) name: &'static str,
-    pub(crate) test: &'static str,
+    pub(crate) module: &'static str,
     pub(crate) server: Server,
 }
 
 pub(crate) const BACKENDS: &[Backend] = &[
     Backend {
         name: "memory",
-        test: "memory",
+        module: "memory",
         server: Server::Embedded,
     },
     Backend {
         name: "cached-memory",
-        test: "cached_memory",
+        module: "cached::memory",
         server: Server::Embedded,
     },
     Backend {
         name: "sqlite",
-        test: "sqlite",
+        module: "sqlite",
         server: Server::Embedded,
     },
     Backend {
         name: "postgres",
-        test: "postgres",
+        module: "postgres",
         server: Server::External(Kind::Postgres),
     },
     Backend {
         name: "mysql",
-        test: "mysql",
+        module: "mysql",
         server: Server::External(Kind::Mysql),
     },
     Backend {
         name: "mssql",
-        test: "mssql",
+        module: "mssql",
         server: Server::External(Kind::Mssql),
     },
     Backend {
         name: "redis",
-        test: "redis",
+        module: "redis",
         server: Server::External(Kind::Redis),
     },
     Backend {
         name: "redis-cluster",
-        test: "redis_cluster",
+        module: "redis_cluster",
         server: Server::External(Kind::RedisCluster),
     },
     Backend {
         name: "cached-sqlite",
-        test: "cached_sqlite",
+        module: "cached::sqlite",
         server: Server::Embedded,
     },
     Backend {
         name: "cached-postgres",
-        test: "cached_postgres",
+        module: "cached::postgres",
         server: Server::External(Kind::Postgres),
     },
     Backend {
         name: "cached-mysql",
-        test: "cached_mysql",
+        module: "cached::mysql",
         server: Server::External(Kind::Mysql),
     },
     Backend {
         name: "cached-mssql",
-        test: "cached_mssql",
+        module: "cached::mssql",
         server: Server::External(Kind::Mssql),
     },
     Backend {
         name: "cached-redis",
-        test: "cached_redis",
+        module: "cached::redis",
         server: Server::External(Kind::Redis),
     },
     Backend {
         name: "cached-redis-cluster",
-        test: "cached_redis_cluster",
+        module: "cached::redis_cluster",
         server: Server::External(Kind::RedisCluster),
     },
 ];

@@ -1,8 +1,6 @@
 //! The conformance suite on SQLite: a file database (WAL, several
 //! connections) and `sqlite::memory:`.
 
-mod sql_support;
-
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
@@ -57,8 +55,8 @@ mod extra {
 
     use std::time::Duration;
 
-    use super::sql_support::extra::*;
-    use super::sql_support::{counting_table, fresh_table};
+    use crate::sql_support::extra::*;
+    use crate::sql_support::{counting_table, fresh_table};
 
     async fn open_file(dir: &std::path::Path, table: &str) -> SqliteStore {
         SqliteStore::connect(SqliteConfig::file(dir.join("idem.db")).with_table(table))

@@ -1,8 +1,6 @@
 //! What the SQL test targets share: per-process table names, and dropping
 //! tables that earlier runs left behind.
 
-#![allow(dead_code)] // each test target uses a part
-
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,12 +1,10 @@
 //! The conformance suite on MariaDB (or MySQL), with a pool of 32 connections so the
 //! race cases are decided by the server, in a table of this test process.
 
-mod sql_support;
-
+use crate::sql_support::CLOSED_PORT;
+use crate::sql_support::server::{subject, unreachable_subject};
 use idem_conformance::{Subject, conformance_tests};
 use idem_sql::MySqlStore;
-use sql_support::CLOSED_PORT;
-use sql_support::server::{subject, unreachable_subject};
 
 /// The test tables of this database (their names start `idem_t_`).
 const LIST_TEST_TABLES: &str = "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
@@ -34,9 +32,9 @@ mod extra {
     use bytes::Bytes;
     use idem_core::{Completion, Fingerprint, Idempotency, IdempotencyStore, StoredResponse};
 
-    use super::sql_support::extra::*;
-    use super::sql_support::server::{self, ServerStore, open, url};
-    use super::sql_support::{counting_table, fresh_table};
+    use crate::sql_support::extra::*;
+    use crate::sql_support::server::{self, ServerStore, open, url};
+    use crate::sql_support::{counting_table, fresh_table};
 
     // Restart, 32-connection race, purge, background purge, near-identical keys.
     server::server_checks!(MySqlStore);
