@@ -73,6 +73,12 @@ macro_rules! conformance_tests {
             complete_after_remove_is_lease_lost
             complete_twice_is_lease_lost
             release_with_token_frees_the_key
+            extend_with_token_keeps_the_claim_past_its_lease
+            extend_with_wrong_token_is_lease_lost
+            extend_after_expiry_is_lease_lost
+            extend_after_complete_or_remove_is_lease_lost
+            extend_can_shorten_the_lease
+            lost_lease_rejects_a_late_extend
             release_with_wrong_token_keeps_the_record
             release_leaves_completed_records_alone
             expired_claim_can_be_claimed_again
@@ -86,6 +92,8 @@ macro_rules! conformance_tests {
             engine_releases_the_key_when_the_handler_panics
             engine_keeps_a_not_retained_marker
             engine_surfaces_store_errors
+            engine_renews_the_lease_of_a_slow_handler
+            engine_signals_a_lost_lease_and_keeps_nothing
             racing_claims_have_exactly_one_winner
             racing_requests_run_the_handler_once
             many_keys_in_parallel

@@ -209,6 +209,16 @@ impl Subject {
             "{what}: complete must be LeaseLost, got {done:?}"
         );
     }
+
+    /// Asserts that `extend` with `token` is refused as a lost lease.
+    pub async fn assert_extend_refused(&self, key: &StoreKey, token: &LeaseToken, what: &str) {
+        let hour = Duration::from_secs(3600);
+        let extended = self.store.extend(key, token, hour).await;
+        assert!(
+            matches!(extended, Err(Error::LeaseLost)),
+            "{what}: extend must be LeaseLost, got {extended:?}"
+        );
+    }
 }
 
 /// A value for a message: its bytes when short, its length when long.

@@ -2,7 +2,8 @@
 //! cases that check the rule it breaks, and the same store without the flaw
 //! must pass them.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +23,10 @@ enum Flaw {
     UnfencedComplete,
     /// release deletes whatever is there.
     UnfencedRelease,
+    /// extend renews the claim whoever asks, whatever the token.
+    UnfencedExtend,
+    /// extend says yes and renews nothing.
+    ExtendIsNoop,
     /// purge deletes live records too.
     PurgeDeletesLive,
 }
@@ -31,6 +36,9 @@ enum Flaw {
 struct FlawedStore {
     flaw: Flaw,
     inner: ReferenceStore,
+    /// The token of the last claim acquired on each key, for the unfenced
+    /// extend to use in place of the caller's.
+    holders: Mutex<HashMap<String, LeaseToken>>,
 }
 
 impl FlawedStore {
@@ -38,6 +46,7 @@ impl FlawedStore {
         Self {
             flaw,
             inner: ReferenceStore::new(),
+            holders: Mutex::default(),
         }
     }
 
@@ -74,7 +83,23 @@ impl IdempotencyStore for FlawedStore {
             // Write over whatever another racer wrote meanwhile.
             self.inner.remove(key).await?;
         }
-        self.inner.claim(key, pending, self.ttl(lease)).await
+        let claim = self.inner.claim(key, pending, self.ttl(lease)).await?;
+        if let Claim::Acquired(token) = &claim {
+            let mut holders = self.holders.lock().unwrap();
+            holders.insert(key.as_str().to_owned(), *token);
+        }
+        Ok(claim)
+    }
+    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
+        match self.flaw {
+            Flaw::ExtendIsNoop => Ok(()),
+            Flaw::UnfencedExtend => {
+                let holder = self.holders.lock().unwrap().get(key.as_str()).copied();
+                let token = holder.unwrap_or(*token);
+                self.inner.extend(key, &token, self.ttl(lease)).await
+            }
+            _ => self.inner.extend(key, token, self.ttl(lease)).await,
+        }
     }
     async fn complete(
         &self,
@@ -133,6 +158,10 @@ impl IdempotencyStore for HidesOutage {
             .claim(key, pending, lease)
             .await
             .unwrap_or_else(|_| absent()))
+    }
+    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
+        let _ = self.0.extend(key, token, lease).await;
+        Ok(())
     }
     async fn complete(
         &self,
@@ -231,6 +260,32 @@ async fn an_unfenced_release_is_caught() {
         &[
             "release_with_wrong_token_keeps_the_record",
             "release_leaves_completed_records_alone",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unfenced_extend_is_caught() {
+    check(
+        Flaw::UnfencedExtend,
+        &[
+            "extend_with_wrong_token_is_lease_lost",
+            "lost_lease_rejects_a_late_extend",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_extend_that_renews_nothing_is_caught() {
+    check(
+        Flaw::ExtendIsNoop,
+        &[
+            "extend_with_token_keeps_the_claim_past_its_lease",
+            "extend_can_shorten_the_lease",
+            "engine_renews_the_lease_of_a_slow_handler",
+            "engine_signals_a_lost_lease_and_keeps_nothing",
         ],
     )
     .await;

@@ -3,6 +3,7 @@
 mod error;
 mod fingerprint;
 mod key;
+mod lease;
 mod protocol;
 mod record;
 mod secret;
@@ -15,6 +16,7 @@ pub use key::{
     DEFAULT_PREFIX, IdempotencyKey, KeyError, KeySpace, MAX_KEY_LEN, MAX_PREFIX_LEN, MAX_SCOPE_LEN,
     MAX_STORE_KEY_LEN, Scope, StoreKey,
 };
+pub use lease::LeaseSignal;
 pub use protocol::{
     Completion, DEFAULT_COMPLETION_BOUND, DEFAULT_LEASE, DEFAULT_RETENTION, DEFAULT_RETRY_HINT,
     Idempotency, Outcome,

@@ -2,21 +2,27 @@
 //!
 //! Written once over [`IdempotencyStore`]'s primitives; backends never see it.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use futures::future::{self, Either};
 
+use crate::lease::{Lease, LeaseSignal};
 use crate::settle;
 use crate::{
     Claim, Error, Fingerprint, IdempotencyStore, Record, RecordState, Result, StoreKey,
     StoredResponse,
 };
 
-/// How long a claim's lease lasts by default.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// How long a claim's lease lasts by default: the time after which a key
+/// whose server crashed mid-run can be taken over. A running handler's lease
+/// is renewed (every third of it, by default), so a handler may run longer.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 /// How long a completed record is kept by default.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long a duplicate is told to wait while the first request runs, by default.
@@ -93,7 +99,7 @@ pub enum Outcome<T> {
 /// let engine = Idempotency::new(Arc::new(MemoryStore::new()))
 ///     .with_lease(Duration::from_secs(30));
 /// let outcome = engine
-///     .execute(&key, fingerprint, || async {
+///     .execute(&key, fingerprint, |_lease: LeaseSignal| async {
 ///         let response = StoredResponse { status: 201, ..Default::default() };
 ///         (response.clone(), Completion::Keep(response))
 ///     })
@@ -106,10 +112,13 @@ pub struct Idempotency {
     retention: Duration,
     retry_hint: Duration,
     completion_bound: Duration,
+    /// `None`: a third of the lease.
+    renew_every: Option<Duration>,
 }
 
 impl Idempotency {
-    /// An engine over `store`, with a 60 s lease and 24 h retention.
+    /// An engine over `store`, with a 10 s lease renewed every third of it
+    /// while a handler runs, and 24 h retention.
     pub fn new(store: Arc<dyn IdempotencyStore>) -> Self {
         Self {
             store,
@@ -117,13 +126,43 @@ impl Idempotency {
             retention: DEFAULT_RETENTION,
             retry_hint: DEFAULT_RETRY_HINT,
             completion_bound: DEFAULT_COMPLETION_BOUND,
+            renew_every: None,
         }
     }
 
-    /// How long a claim holds the key before another request may take it over
-    /// (set it above the slowest handler).
+    /// How long a claim holds the key before another request may take it
+    /// over (10 s by default): the time after which the keys of a server that
+    /// crashed mid-run can run again. While a handler runs, its lease is
+    /// renewed (see [`with_renewal`](Self::with_renewal)), so a handler may
+    /// take longer than the lease.
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
+        self
+    }
+
+    /// How often a running handler's lease is renewed (by default, every
+    /// third of the lease, so that a renewal can fail twice on a store blip
+    /// before the lease runs out). Zero turns renewal off: the handler must
+    /// then finish within the lease. A renewal that is refused, or that does
+    /// not succeed before the lease ends, loses the lease: the handler's
+    /// [`LeaseSignal`] says so, and its result is not stored
+    /// ([`Outcome::Lost`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// # use idem_core::{Idempotency, IdempotencyStore};
+    /// # fn engine(store: Arc<dyn IdempotencyStore>) -> Idempotency {
+    /// // A 3 s lease: a crashed server's keys run again after 3 s; a slow
+    /// // handler keeps its key, renewed every second.
+    /// Idempotency::new(store)
+    ///     .with_lease(Duration::from_secs(3))
+    ///     .with_renewal(Duration::from_secs(1))
+    /// # }
+    /// ```
+    pub fn with_renewal(mut self, every: Duration) -> Self {
+        self.renew_every = Some(every);
         self
     }
 
@@ -172,11 +211,14 @@ impl Idempotency {
     /// Runs `handler` at most once per `key`, or says why not.
     ///
     /// 1. Claims `key` with an in-progress record carrying `fingerprint`.
-    /// 2. If the claim is acquired, runs `handler`, then keeps its
-    ///    [`Completion`] (fenced by the lease token) or releases the key, and
-    ///    returns the handler's value as [`Outcome::Executed`] (kept),
-    ///    [`Outcome::Released`] or [`Outcome::Lost`] (could not be kept). If
-    ///    the handler panics, the key is released and the panic resumes.
+    /// 2. If the claim is acquired, runs `handler`, renewing the lease while it
+    ///    runs, then keeps its [`Completion`] (fenced by the lease token) or
+    ///    releases the key, and returns the handler's value as
+    ///    [`Outcome::Executed`] (kept), [`Outcome::Released`] or
+    ///    [`Outcome::Lost`] (could not be kept). The handler gets a
+    ///    [`LeaseSignal`] that tells it when the lease is lost (its result will
+    ///    then not be stored). If the handler panics, the key is released and
+    ///    the panic resumes.
     /// 3. If a live record exists: another fingerprint gives
     ///    [`Outcome::Mismatch`]; an in-progress one gives [`Outcome::InFlight`];
     ///    a completed one gives [`Outcome::Replayed`].
@@ -197,7 +239,7 @@ impl Idempotency {
         handler: F,
     ) -> Result<Outcome<T>>
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(LeaseSignal) -> Fut,
         Fut: Future<Output = (T, Completion)>,
     {
         let pending = Record::in_progress(fingerprint, self.lease).encode();
@@ -206,24 +248,45 @@ impl Idempotency {
             Claim::Acquired(token) => token,
             Claim::Existing(bytes) => return self.existing(&bytes, fingerprint),
         };
+        let lease = Lease::new(&*self.store, key, &token, self.lease, claimed_at);
 
-        let (value, completion) = match AssertUnwindSafe(handler()).catch_unwind().await {
+        let run = AssertUnwindSafe(handler(lease.signal())).catch_unwind();
+        let renew = async {
+            if let Some(every) = self.renew_interval() {
+                lease.renew_every(every).await;
+            }
+            std::future::pending::<Infallible>().await
+        };
+        let done = match future::select(pin!(run), pin!(renew)).await {
+            Either::Left((done, _)) => done,
+            Either::Right((never, _)) => match never {},
+        };
+        let (value, completion) = match done {
             Ok(done) => done,
             Err(panic) => {
-                let deadline = self.settle_deadline(claimed_at);
-                let release = || self.store.release(key, &token);
-                if let Err(error) = settle::until(deadline, "release", release).await {
-                    tracing::warn!(%key, %error, "could not release the key after the handler panicked");
+                if !lease.was_refused() {
+                    let release = || self.store.release(key, &token);
+                    let deadline = self.settle_deadline(&lease);
+                    if let Err(error) = settle::until(deadline, "release", release).await {
+                        tracing::warn!(%key, %error, "could not release the key after the handler panicked");
+                    }
                 }
                 std::panic::resume_unwind(panic);
             }
         };
+        if lease.was_refused() {
+            // Renewal already logged it; the token is refused from now on.
+            return Ok(match completion {
+                Completion::Release => Outcome::Released(value),
+                _ => Outcome::Lost(value),
+            });
+        }
 
         let state = match completion {
             Completion::Keep(response) => RecordState::Completed(response),
             Completion::KeepNotRetained { status } => RecordState::CompletedNotRetained { status },
             Completion::Release => {
-                let deadline = self.settle_deadline(claimed_at);
+                let deadline = self.settle_deadline(&lease);
                 let release = || self.store.release(key, &token);
                 if let Err(error) = settle::until(deadline, "release", release).await {
                     tracing::warn!(%key, %error, "the key could not be released; a retry runs once its lease ends");
@@ -232,7 +295,7 @@ impl Idempotency {
             }
         };
         let bytes = Record::new(fingerprint, state, self.retention).encode();
-        let deadline = self.settle_deadline(claimed_at);
+        let deadline = self.settle_deadline(&lease);
         let complete = || {
             self.store
                 .complete(key, &token, bytes.clone(), self.retention)
@@ -250,29 +313,69 @@ impl Idempotency {
         }
     }
 
-    /// Until when settling a claim taken at `claimed_at` is worth trying:
-    /// the completion bound from now, and never past the lease (the token is
-    /// refused after it).
-    fn settle_deadline(&self, claimed_at: Instant) -> Instant {
-        let lease_end = claimed_at + self.lease;
-        (Instant::now() + self.completion_bound).min(lease_end)
+    /// How often a running handler's lease is renewed, if at all.
+    fn renew_interval(&self) -> Option<Duration> {
+        let every = self.renew_every.unwrap_or(self.lease / 3);
+        (!every.is_zero()).then_some(every)
+    }
+
+    /// Until when settling a claim is worth trying: the completion bound
+    /// from now, and never past the lease (the token is refused after it).
+    fn settle_deadline(&self, lease: &Lease<'_>) -> Instant {
+        (Instant::now() + self.completion_bound).min(lease.ends())
     }
 
     fn existing<T>(&self, bytes: &bytes::Bytes, fingerprint: Fingerprint) -> Result<Outcome<T>> {
+        Outcome::of_record(bytes, fingerprint, self.retry_hint)
+    }
+}
+
+impl<T> Outcome<T> {
+    /// What a live record that a claim met (its bytes, as
+    /// [`Claim::Existing`] gives them) means for a request with
+    /// `fingerprint`: [`Mismatch`](Self::Mismatch),
+    /// [`InFlight`](Self::InFlight) (told to come back after `retry_hint`,
+    /// or sooner if the lease ends sooner, never under a second),
+    /// [`Replayed`](Self::Replayed) or
+    /// [`ReplayedNotRetained`](Self::ReplayedNotRetained). For engines
+    /// other than [`Idempotency`] that claim keys their own way (the SQL
+    /// stores' transactional mode).
+    ///
+    /// # Errors
+    /// [`Error::CorruptRecord`] when the bytes are not a record.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use idem_core::{Fingerprint, Outcome, Record, RecordState, StoredResponse};
+    ///
+    /// let fp = Fingerprint::of_request("POST", "/pay", b"{}");
+    /// let done = RecordState::Completed(StoredResponse { status: 201, ..Default::default() });
+    /// let bytes = Record::new(fp, done, Duration::from_secs(60)).encode();
+    /// let hint = Duration::from_secs(1);
+    /// assert!(matches!(Outcome::<()>::of_record(&bytes, fp, hint), Ok(Outcome::Replayed(_))));
+    /// let other = Fingerprint::of_request("POST", "/pay", b"{\"x\":1}");
+    /// assert!(matches!(Outcome::<()>::of_record(&bytes, other, hint), Ok(Outcome::Mismatch)));
+    /// ```
+    pub fn of_record(
+        bytes: &bytes::Bytes,
+        fingerprint: Fingerprint,
+        retry_hint: Duration,
+    ) -> Result<Self> {
         let record = Record::decode(bytes)?;
         if record.fingerprint != fingerprint {
-            return Ok(Outcome::Mismatch);
+            return Ok(Self::Mismatch);
         }
         Ok(match record.state {
             RecordState::InProgress { lease } => {
                 let elapsed = record.created_at.elapsed().unwrap_or_default();
                 let left = lease.saturating_sub(elapsed);
-                Outcome::InFlight {
-                    retry_after: left.min(self.retry_hint).max(Duration::from_secs(1)),
+                Self::InFlight {
+                    retry_after: left.min(retry_hint).max(Duration::from_secs(1)),
                 }
             }
-            RecordState::Completed(response) => Outcome::Replayed(response),
-            RecordState::CompletedNotRetained { status } => Outcome::ReplayedNotRetained { status },
+            RecordState::Completed(response) => Self::Replayed(response),
+            RecordState::CompletedNotRetained { status } => Self::ReplayedNotRetained { status },
         })
     }
 }
@@ -314,6 +417,9 @@ mod tests {
         ) -> Result<()> {
             (self.refuse)().map_or(Ok(()), Err)
         }
+        async fn extend(&self, _: &StoreKey, _: &LeaseToken, _: Duration) -> Result<()> {
+            Ok(())
+        }
         async fn release(&self, _: &StoreKey, _: &LeaseToken) -> Result<bool> {
             Ok(true)
         }
@@ -326,7 +432,7 @@ mod tests {
         let key = StoreKey::parse("k").unwrap();
         let fp = Fingerprint::of_request("POST", "/", b"");
         engine
-            .execute(&key, fp, || async { ("ran", completion) })
+            .execute(&key, fp, |_| async { ("ran", completion) })
             .await
             .unwrap()
     }

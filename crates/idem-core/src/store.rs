@@ -9,8 +9,9 @@ use bytes::Bytes;
 use crate::{Result, StoreKey};
 
 /// Proof that the caller holds a key's claim. Fresh and unique for every
-/// successful [`IdempotencyStore::claim`]; [`complete`](IdempotencyStore::complete)
-/// and [`release`](IdempotencyStore::release) only act while it still matches.
+/// successful [`IdempotencyStore::claim`]; [`extend`](IdempotencyStore::extend),
+/// [`complete`](IdempotencyStore::complete) and
+/// [`release`](IdempotencyStore::release) only act while it still matches.
 ///
 /// # Examples
 /// ```
@@ -102,6 +103,18 @@ pub trait IdempotencyStore: Send + Sync + fmt::Debug {
     /// on however many processes, exactly one acquires it.
     async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim>;
 
+    /// Renews the caller's claim: its lease now ends `lease` from now.
+    ///
+    /// # Behaviour
+    /// **Atomic and fenced**: only if the live record under `key` is in progress
+    /// with `token`, sets its expiry to `lease` after this call (by the
+    /// backend's clock; it may shorten the lease as well as lengthen it),
+    /// leaving its bytes and token as they are. Otherwise (the lease expired,
+    /// the key was claimed again, completed, removed, or stored over) writes
+    /// nothing and returns [`crate::Error::LeaseLost`]; an expired claim is
+    /// never brought back.
+    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()>;
+
     /// Swaps the caller's in-progress record for its final value.
     ///
     /// # Behaviour
@@ -141,6 +154,9 @@ impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
     }
     async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
         (**self).claim(key, pending, lease).await
+    }
+    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
+        (**self).extend(key, token, lease).await
     }
     async fn complete(
         &self,

@@ -1,5 +1,6 @@
 //! The demo put together: payments, the idempotency layer, chaos, the server.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,8 +8,9 @@ use anyhow::Context;
 use axum::Router;
 use axum::routing::{get, post};
 use idem::{IdempotencyStore, StoreConfig};
-use idem_tower::{IdempotencyLayer, Metrics};
+use idem_tower::{Drain, IdempotencyLayer, Metrics};
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
 use crate::chaos::Chaos;
 use crate::config::Config;
@@ -17,6 +19,19 @@ use crate::routes::{self, AppState};
 
 /// The request body limit of the idempotency layer (bigger bodies get `413`).
 pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// How a drained shutdown ([`Demo::serve_until`]) went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Payments still running when `--drain-timeout` ran out; 0 means every
+    /// payment under way finished and its response was stored. An abandoned
+    /// one may run again on retry once its lease ends.
+    pub abandoned: usize,
+    /// Whether every connection closed after its last answer in time; if
+    /// not, some finished payments' answers may not have reached their
+    /// clients (their retries replay them).
+    pub connections_closed: bool,
+}
 
 /// The payments API, ready to serve.
 #[derive(Debug, Clone)]
@@ -112,6 +127,11 @@ impl Demo {
         &self.payments
     }
 
+    /// The idempotency layer's shutdown handle.
+    pub fn drain(&self) -> Drain {
+        self.layer.drain()
+    }
+
     /// The layer's counters (executed, replayed, in flight, mismatch, errors).
     pub fn metrics(&self) -> Arc<Metrics> {
         self.layer.metrics()
@@ -132,5 +152,59 @@ impl Demo {
     pub async fn serve(self, listener: TcpListener) {
         let service = self.chaos.wrap(self.router());
         crate::serve::serve(listener, service).await;
+    }
+
+    /// Serves the API on `listener` like [`serve`](Self::serve) until
+    /// `signal` resolves, then drains and returns:
+    ///
+    /// 1. new payments get `503` with `Retry-After` (the layer's
+    ///    [`Drain`]), while the payments under way finish and are stored; the
+    ///    other routes are still served, and new connections still accepted,
+    ///    so clients get the `503` rather than a refused connection;
+    /// 2. once no payment runs, or `--drain-timeout` has passed, no new
+    ///    connection is accepted, and each open one closes after writing the
+    ///    answer it is on, within the same timeout.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn run() -> anyhow::Result<()> {
+    /// let demo = idem_demo::Demo::open(idem_demo::Config::new("demo.db")).await?;
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// let stopped = demo
+    ///     .serve_until(listener, async {
+    ///         let _ = tokio::signal::ctrl_c().await;
+    ///     })
+    ///     .await;
+    /// assert_eq!(stopped.abandoned, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_until(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()>,
+    ) -> Stopped {
+        let drain = self.drain();
+        let bound = self.config.drain_timeout;
+        let service = self.chaos.wrap(self.router());
+        let stop = {
+            let drain = drain.clone();
+            async move {
+                signal.await;
+                let deadline = Instant::now() + bound;
+                drain.start();
+                if !drain.finished(bound).await {
+                    tracing::warn!(
+                        running = drain.in_flight(),
+                        "drain timeout: payments still running are abandoned"
+                    );
+                }
+                deadline
+            }
+        };
+        let connections_closed = crate::serve::serve_until(listener, service, stop).await;
+        Stopped {
+            abandoned: drain.in_flight(),
+            connections_closed,
+        }
     }
 }

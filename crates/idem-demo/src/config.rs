@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
@@ -26,7 +27,7 @@ pub struct Config {
     #[arg(long, env = "IDEM_DEMO_DATABASE", default_value = "idem-demo.db")]
     pub database: PathBuf,
 
-    /// Idempotency store URL (default: sqlite://<database>, the same file).
+    /// Idempotency store URL (default: `sqlite://` and the database path, the same file).
     /// Built with the `redis`, `postgres`, `mysql` or `mssql` feature, those
     /// stores too.
     #[arg(long, env = "IDEM_STORE_URL")]
@@ -47,7 +48,17 @@ pub struct Config {
     /// a concurrent retry get 409.
     #[arg(long, env = "IDEM_DEMO_PROCESSING_DELAY_MS", default_value_t = 0)]
     pub processing_delay_ms: u64,
+
+    /// On SIGTERM or Ctrl-C, how long to wait for the payments under way to
+    /// finish and their answers to be written, while new ones get 503
+    /// ("10s", "500ms"; a bare number is seconds). Past it the process exits
+    /// anyway. The default fits in `docker stop`'s 10 s.
+    #[arg(long, env = "IDEM_DEMO_DRAIN_TIMEOUT", default_value = "8s", value_parser = duration)]
+    pub drain_timeout: Duration,
 }
+
+/// The default of `--drain-timeout`.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// How the chaos option loses a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +85,7 @@ impl Config {
             chaos_drop_rate: 0.0,
             chaos_mode: ChaosMode::Drop,
             processing_delay_ms: 0,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }
 
@@ -85,6 +97,24 @@ impl Config {
     }
 }
 
+/// `10s`, `500ms`, `2m`, or a bare number of seconds.
+fn duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 10s or 500ms"))?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(number)),
+        "ms" => Ok(Duration::from_millis(number)),
+        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
+        _ => Err(format!("`{text}`: the unit is ms, s or m")),
+    }
+}
+
 fn rate(text: &str) -> Result<f64, String> {
     let rate: f64 = text
         .parse()
@@ -93,5 +123,21 @@ fn rate(text: &str) -> Result<f64, String> {
         Ok(rate)
     } else {
         Err("must be between 0.0 and 1.0".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drain_timeouts_read_seconds_milliseconds_and_minutes() {
+        assert_eq!(duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(duration("1.5s").is_err());
+        assert!(duration("s").is_err());
+        assert!(duration("3h").is_err());
     }
 }

@@ -10,5 +10,5 @@ pub mod routes;
 pub mod serve;
 pub mod store;
 
-pub use app::Demo;
+pub use app::{Demo, Stopped};
 pub use config::Config;

@@ -20,6 +20,7 @@ fn help_lists_every_flag_and_its_environment_variable() {
         ("--chaos-drop-rate", "IDEM_DEMO_CHAOS_DROP_RATE"),
         ("--chaos-mode", "IDEM_DEMO_CHAOS_MODE"),
         ("--processing-delay-ms", "IDEM_DEMO_PROCESSING_DELAY_MS"),
+        ("--drain-timeout", "IDEM_DEMO_DRAIN_TIMEOUT"),
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
         assert!(help.contains(env), "{env} missing from:\n{help}");

@@ -65,7 +65,7 @@ fn benches(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async {
             let key = StoreKey::parse(next_key()).unwrap();
             let outcome = engine
-                .execute(&key, fp, || async {
+                .execute(&key, fp, |_| async {
                     let r = response();
                     (r.clone(), Completion::Keep(r))
                 })
@@ -88,13 +88,13 @@ fn benches(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { black_box(store.find(&key).await.unwrap()) })
     });
-    rt.block_on(engine.execute(&key, fp, || async { ((), Completion::Keep(response())) }))
+    rt.block_on(engine.execute(&key, fp, |_| async { ((), Completion::Keep(response())) }))
         .unwrap();
     replay.bench_function("engine_execute_replay", |b| {
         b.to_async(&rt).iter(|| async {
             black_box(
                 engine
-                    .execute(&key, fp, || async { ((), Completion::Release) })
+                    .execute(&key, fp, |_| async { ((), Completion::Release) })
                     .await
                     .unwrap(),
             )

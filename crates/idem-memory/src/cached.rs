@@ -199,6 +199,13 @@ impl IdempotencyStore for CachedStore {
         Ok(claim)
     }
 
+    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
+        // Only the shared store knows whether the claim is still held. Were
+        // the tier to hold a finished record for this key, it is stale: drop it.
+        self.tier.remove(key).await?;
+        self.inner.extend(key, token, lease).await
+    }
+
     async fn complete(
         &self,
         key: &StoreKey,

@@ -198,6 +198,23 @@ impl IdempotencyStore for MemoryStore {
         }
     }
 
+    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
+        let result = self
+            .cache
+            .entry(key.as_str().to_owned())
+            .and_compute_with(|current| match current {
+                Some(entry) if entry.value().held_by(token) => {
+                    let value = entry.into_value().value;
+                    Op::Put(Slot::new(value, Some(*token), lease))
+                }
+                _ => Op::Nop,
+            });
+        match result {
+            CompResult::ReplacedWith(_) => Ok(()),
+            _ => Err(Error::LeaseLost),
+        }
+    }
+
     async fn complete(
         &self,
         key: &StoreKey,

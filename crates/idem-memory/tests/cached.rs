@@ -49,6 +49,10 @@ impl IdempotencyStore for Counting {
         self.hit();
         self.inner.claim(key, pending, lease).await
     }
+    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
+        self.hit();
+        self.inner.extend(key, token, lease).await
+    }
     async fn complete(
         &self,
         key: &StoreKey,
@@ -75,7 +79,7 @@ fn uuid_like() -> u64 {
     N.fetch_add(1, Ordering::Relaxed) + std::process::id() as u64 * 1_000_000
 }
 
-async fn pay() -> (StoredResponse, Completion) {
+async fn pay(_: idem_core::LeaseSignal) -> (StoredResponse, Completion) {
     let r = StoredResponse {
         status: 201,
         headers: vec![],
@@ -197,5 +201,48 @@ async fn remove_drops_the_entry_and_a_remote_remove_is_bounded_by_the_tier_ttl()
         cached.find(&key).await.unwrap(),
         None,
         "the tier outlived its TTL"
+    );
+}
+
+#[tokio::test]
+async fn extend_is_always_decided_by_the_shared_store() {
+    let shared = Arc::new(Counting::default());
+    let cached = CachedStore::new(shared.clone(), TierConfig::default());
+    let hour = Duration::from_secs(3600);
+
+    // A finished record in the tier: extend still asks the shared store,
+    // whose answer (no claim there) is the one returned.
+    let key = key();
+    cached
+        .store(&key, Bytes::from_static(b"done"), hour)
+        .await
+        .unwrap();
+    let before = shared.calls();
+    assert!(matches!(
+        cached.extend(&key, &LeaseToken::generate(), hour).await,
+        Err(idem_core::Error::LeaseLost)
+    ));
+    assert_eq!(shared.calls(), before + 1);
+
+    // A claim taken behind the tier's back (another app server) is renewed
+    // through it, and the stale finished record is not served afterwards.
+    assert!(shared.remove(&key).await.unwrap());
+    let Claim::Acquired(token) = shared
+        .claim(&key, Bytes::from_static(b"pending"), hour)
+        .await
+        .unwrap()
+    else {
+        panic!("a removed key was taken")
+    };
+    cached.extend(&key, &token, hour).await.unwrap();
+    assert_eq!(
+        cached.find(&key).await.unwrap().as_deref(),
+        Some(&b"pending"[..])
+    );
+    assert!(
+        shared
+            .complete(&key, &token, Bytes::new(), hour)
+            .await
+            .is_ok()
     );
 }

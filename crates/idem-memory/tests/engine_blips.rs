@@ -67,6 +67,10 @@ impl IdempotencyStore for Blipping {
         self.check()?;
         self.inner.claim(key, pending, lease).await
     }
+    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
+        self.check()?;
+        self.inner.extend(key, token, lease).await
+    }
     async fn complete(
         &self,
         key: &StoreKey,
@@ -154,7 +158,7 @@ async fn call_until_answered(
     let fingerprint = Fingerprint::of_request("POST", "/pay", format!("k{i}").as_bytes());
     for _ in 0..400 {
         let outcome = engine
-            .execute(key, fingerprint, || async {
+            .execute(key, fingerprint, |_| async {
                 let run = runs[i].fetch_add(1, Ordering::SeqCst) + 1;
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 let body = Bytes::from(format!("key {i}, run {run}"));

@@ -239,9 +239,18 @@ impl MssqlConfig {
         self
     }
 
-    /// How long one store operation may take, waiting for a pooled
-    /// connection (and opening one) included (at least 1 ms); past it the
-    /// operation fails with `Error::Unavailable`.
+    /// The most one store operation may take (10 s by default; at least
+    /// 1 ms); past it the operation fails with `Error::Unavailable`, never a
+    /// hang.
+    ///
+    /// It bounds every method of `IdempotencyStore` (`find`, `store`,
+    /// `remove`, `exists`, `claim`, `extend`, `complete`, `release`) from
+    /// call to answer: creating the table on first use, waiting for a pooled
+    /// connection, opening one (tiberius has no timeout of its own; the
+    /// connect timeout bounds it too), and the statement, deadlock retries
+    /// included; each batch of `purge_expired` is bounded alike. That holds
+    /// for a server that is down, one that accepts connections and never
+    /// answers, and one that stalls mid-statement.
     pub fn with_operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = timeout.max(Duration::from_millis(1));
         self

@@ -65,6 +65,8 @@ pub(crate) struct Statements {
     pub(crate) remove: String,
     /// `@P1` key, `@P2` value, `@P3` seconds, `@P4` milliseconds, `@P5` token.
     pub(crate) claim: String,
+    /// `@P1` key, `@P2` seconds, `@P3` milliseconds, `@P4` token.
+    pub(crate) extend: String,
     /// `@P1` key, `@P2` value, `@P3` seconds, `@P4` milliseconds, `@P5` token.
     pub(crate) complete: String,
     /// `@P1` key, `@P2` token.
@@ -127,6 +129,11 @@ impl Statements {
                  \x20   SELECT CAST(NULL AS UNIQUEIDENTIFIER) AS [Acquired], [Value] FROM {t} WHERE [Key] = @P1;\n\
                  COMMIT TRANSACTION;"
             ),
+            extend: format!(
+                "UPDATE {t} SET [ExpiresAt] = {renewed}\n\
+                 WHERE [Key] = @P1 AND [LeaseToken] = @P4 AND {live};",
+                renewed = expiry(2, 3),
+            ),
             complete: format!(
                 "UPDATE {t} SET [Value] = @P2, [ExpiresAt] = {exp}, [LeaseToken] = NULL\n\
                  WHERE [Key] = @P1 AND [LeaseToken] = @P5 AND {live};"
@@ -140,7 +147,7 @@ impl Statements {
 
     /// Every statement with its name and its number of parameters.
     #[cfg(test)]
-    pub(crate) fn all(&self) -> [(&'static str, &str, u8); 9] {
+    pub(crate) fn all(&self) -> [(&'static str, &str, u8); 10] {
         [
             ("create", &self.create, 1),
             ("find", &self.find, 1),
@@ -148,6 +155,7 @@ impl Statements {
             ("store", &self.store, 4),
             ("remove", &self.remove, 1),
             ("claim", &self.claim, 5),
+            ("extend", &self.extend, 4),
             ("complete", &self.complete, 5),
             ("release", &self.release, 2),
             ("purge", &self.purge, 1),
@@ -215,7 +223,7 @@ mod tests {
     #[test]
     fn fenced_writes_compare_the_token_in_the_writing_statement() {
         let s = Statements::new(&TableName::default());
-        for sql in [&s.complete, &s.release] {
+        for sql in [&s.extend, &s.complete, &s.release] {
             assert_eq!(sql.matches(';').count(), 1, "one statement:\n{sql}");
             assert!(sql.contains("[LeaseToken] = @P"), "{sql}");
             assert!(sql.contains("[ExpiresAt] > SYSUTCDATETIME()"), "{sql}");
@@ -223,6 +231,14 @@ mod tests {
         for sql in [&s.find, &s.exists, &s.remove] {
             assert!(sql.contains("[ExpiresAt] > SYSUTCDATETIME()"), "{sql}");
         }
+        // extend renews the expiry alone: bytes and token stay as they are.
+        assert!(
+            s.extend.contains("SET [ExpiresAt] = DATEADD("),
+            "{}",
+            s.extend
+        );
+        assert!(!s.extend.contains("[Value] ="), "{}", s.extend);
+        assert!(!s.extend.contains("[LeaseToken] = NULL"), "{}", s.extend);
         assert!(s.store.contains("MERGE [IdempotencyStore] WITH (HOLDLOCK)"));
         assert!(s.store.contains("[LeaseToken] = NULL"));
     }

@@ -25,8 +25,8 @@ const DEADLOCK_RETRIES: u32 = 3;
 ///
 /// Expiry uses the server's clock (`SYSUTCDATETIME()`); a claim is one
 /// `MERGE ... WITH (HOLDLOCK)`, so racing app servers cannot both win; a
-/// completion or release compares the lease token in the statement that
-/// writes. Cloning is cheap and shares the pool.
+/// renewal, completion or release compares the lease token in the statement
+/// that writes. Cloning is cheap and shares the pool.
 ///
 /// # Examples
 /// ```no_run
@@ -251,6 +251,16 @@ async fn with_timeout<T>(timeout: Duration, fut: impl Future<Output = Result<T>>
     }
 }
 
+/// What a fenced write that changed `written` rows means: the caller's claim
+/// was live (a row changed), or it was lost (none).
+fn fenced(written: u64) -> Result<()> {
+    if written == 0 {
+        Err(Error::LeaseLost)
+    } else {
+        Ok(())
+    }
+}
+
 fn reply_error(what: &'static str) -> Error {
     Error::backend(BACKEND, OperationError::Reply(what))
 }
@@ -341,6 +351,16 @@ impl IdempotencyStore for MssqlStore {
         }
     }
 
+    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
+        let key = key_bytes(key);
+        let (secs, millis) = ttl_parts(lease);
+        let id = uuid(token);
+        let written = self
+            .execute(&self.inner.statements.extend, &[&key, &secs, &millis, &id])
+            .await?;
+        fenced(written)
+    }
+
     async fn complete(
         &self,
         key: &StoreKey,
@@ -358,10 +378,7 @@ impl IdempotencyStore for MssqlStore {
                 &[&key, &value, &secs, &millis, &id],
             )
             .await?;
-        if written == 0 {
-            return Err(Error::LeaseLost);
-        }
-        Ok(())
+        fenced(written)
     }
 
     async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {

@@ -107,6 +107,7 @@ async fn every_operation_of_a_lazy_store_is_unavailable() {
     assert_unavailable(&store.remove(&key).await.unwrap_err());
     assert_unavailable(&store.store(&key, "v".into(), hour).await.unwrap_err());
     assert_unavailable(&store.claim(&key, "p".into(), hour).await.unwrap_err());
+    assert_unavailable(&store.extend(&key, &token, hour).await.unwrap_err());
     assert_unavailable(
         &store
             .complete(&key, &token, "v".into(), hour)
@@ -121,6 +122,50 @@ async fn every_operation_of_a_lazy_store_is_unavailable() {
         started.elapsed()
     );
     assert!(!format!("{store:?}").contains(PASSWORD));
+}
+
+/// Runs `call`, which must fail with `Unavailable` within `bound`.
+async fn unavailable_within<T: std::fmt::Debug>(
+    bound: Duration,
+    what: &str,
+    call: impl std::future::Future<Output = idem_core::Result<T>>,
+) {
+    let started = Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung"));
+    let elapsed = started.elapsed();
+    assert_unavailable(&result.expect_err(what));
+    assert!(elapsed < bound, "{what} took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn every_operation_on_a_silent_server_is_unavailable_within_the_operation_timeout() {
+    // Accepts TCP, never says a word: each call gives up on connecting.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let config = config(port);
+    let bound = config.operation_timeout() + Duration::from_millis(500);
+    let store = MssqlStore::connect_lazy(config).unwrap();
+    let key = StoreKey::parse("k").unwrap();
+    let hour = Duration::from_secs(3600);
+    let token = idem_core::LeaseToken::generate();
+    unavailable_within(bound, "find", store.find(&key)).await;
+    unavailable_within(bound, "exists", store.exists(&key)).await;
+    unavailable_within(bound, "remove", store.remove(&key)).await;
+    unavailable_within(bound, "store", store.store(&key, "v".into(), hour)).await;
+    unavailable_within(bound, "claim", store.claim(&key, "p".into(), hour)).await;
+    unavailable_within(bound, "extend", store.extend(&key, &token, hour)).await;
+    let complete = store.complete(&key, &token, "v".into(), hour);
+    unavailable_within(bound, "complete", complete).await;
+    unavailable_within(bound, "release", store.release(&key, &token)).await;
+    holder.abort();
 }
 
 #[tokio::test]

@@ -43,7 +43,7 @@ async fn run(
                 for i in 0..per_client {
                     let k = StoreKey::parse(key(c, i)).expect("a valid key");
                     let outcome = engine
-                        .execute(&k, fp, || async { ((), Completion::Keep(response())) })
+                        .execute(&k, fp, |_| async { ((), Completion::Keep(response())) })
                         .await
                         .expect("Redis answers");
                     assert_eq!(matches!(outcome, Outcome::Replayed(_)), expect_replay);

@@ -142,10 +142,18 @@ impl RedisConfig {
         self
     }
 
-    /// How long one store operation may take, waiting for a pooled
-    /// connection (and opening one) included (at least 1 ms); past it the
-    /// operation fails with `Error::Unavailable`. A script call that must
-    /// first load the script counts as one operation.
+    /// The most one store operation may take ([`DEFAULT_OPERATION_TIMEOUT`],
+    /// 500 ms, by default; at least 1 ms); past it the operation fails with
+    /// `Error::Unavailable`, never a hang.
+    ///
+    /// It bounds every method of `IdempotencyStore` (`find`, `store`,
+    /// `remove`, `exists`, `claim`, `extend`, `complete`, `release`) and
+    /// [`RedisStore::ping`](crate::RedisStore::ping) from call to answer:
+    /// waiting for a pooled connection, opening one (itself also bounded by
+    /// the connect timeout), and the command. A script call that must first
+    /// load the script counts as one operation. That holds for a Redis that
+    /// is down, one that accepts connections and never answers, and one that
+    /// stops answering mid-command, standalone or cluster.
     pub fn with_operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = timeout.max(Duration::from_millis(1));
         self

@@ -1,4 +1,4 @@
-//! The two compare-then-write steps, as Lua scripts run atomically by Redis.
+//! The compare-then-write steps, as Lua scripts run atomically by Redis.
 //!
 //! [`redis::Script`] calls a script by its SHA-1 (`EVALSHA`) and, when the
 //! server answers `NOSCRIPT` (a restart, `SCRIPT FLUSH`), loads it and calls
@@ -6,6 +6,19 @@
 //! the node that owns that key's slot.
 
 use redis::Script;
+
+/// `extend`: if the record starts with the caller's fence (pending tag and
+/// token), make it expire in `ARGV[2]` milliseconds from now, bytes untouched,
+/// and return 1; otherwise write nothing and return 0. An expired record is
+/// gone for `GET`, so it is never brought back.
+const EXTEND: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current and string.sub(current, 1, string.len(ARGV[1])) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+";
 
 /// `complete`: if the record starts with the caller's fence (pending tag and
 /// token), replace it with the plain record `ARGV[2]`, expiring in `ARGV[3]`
@@ -33,6 +46,7 @@ return 0
 /// The scripts, hashed once per store.
 #[derive(Debug, Clone)]
 pub(crate) struct Scripts {
+    pub(crate) extend: Script,
     pub(crate) complete: Script,
     pub(crate) release: Script,
 }
@@ -40,6 +54,7 @@ pub(crate) struct Scripts {
 impl Scripts {
     pub(crate) fn new() -> Self {
         Self {
+            extend: Script::new(EXTEND),
             complete: Script::new(COMPLETE),
             release: Script::new(RELEASE),
         }

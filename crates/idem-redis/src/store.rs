@@ -24,7 +24,7 @@ const MAX_TTL_MS: u128 = 1 << 40 << 6;
 /// | operation | command |
 /// |---|---|
 /// | `claim` | `SET key value NX PX lease GET` (Redis 7.0 or later) |
-/// | `complete`, `release` | `EVALSHA` of a script that checks the token, then writes |
+/// | `extend`, `complete`, `release` | `EVALSHA` of a script that checks the token, then writes (`PEXPIRE`, `SET ... PX`, `DEL`) |
 /// | `find`, `store`, `remove`, `exists` | `GET`, `SET ... PX`, `DEL`, `EXISTS` |
 ///
 /// Expiry is Redis' (`PX`, milliseconds), so app servers with skewed clocks
@@ -133,6 +133,16 @@ fn millis(ttl: Duration) -> u64 {
     ttl.as_millis().clamp(1, MAX_TTL_MS) as u64
 }
 
+/// What a fenced script's reply means: 1 when the caller's claim was live
+/// and the script wrote, else the claim was lost.
+fn fenced(done: i64) -> Result<()> {
+    if done == 1 {
+        Ok(())
+    } else {
+        Err(Error::LeaseLost)
+    }
+}
+
 #[async_trait]
 impl IdempotencyStore for RedisStore {
     async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
@@ -182,6 +192,15 @@ impl IdempotencyStore for RedisStore {
         }
     }
 
+    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
+        let mut call = self.scripts.extend.prepare_invoke();
+        call.key(key.as_str())
+            .arg(&envelope::fence(token)[..])
+            .arg(millis(lease));
+        let done: i64 = self.run(Call::Script(call)).await?;
+        fenced(done)
+    }
+
     async fn complete(
         &self,
         key: &StoreKey,
@@ -195,11 +214,7 @@ impl IdempotencyStore for RedisStore {
             .arg(envelope::plain(&value))
             .arg(millis(ttl));
         let done: i64 = self.run(Call::Script(call)).await?;
-        if done == 1 {
-            Ok(())
-        } else {
-            Err(Error::LeaseLost)
-        }
+        fenced(done)
     }
 
     async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {

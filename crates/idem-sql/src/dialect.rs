@@ -26,15 +26,18 @@ pub(crate) type QueryResult<D> = <<D as Dialect>::Db as Database>::QueryResult;
 /// Every statement of a store, built once for its (validated) table name.
 ///
 /// The store binds each statement's parameters in one order, every dialect
-/// alike: the key first (the value first for `complete`), then the value,
-/// the token, the expiry ([`Dialect::bind_expiry`]) and, last, the clock
-/// reading ([`Dialect::bind_now`], nothing where the server's clock decides):
+/// alike: the key first, then the value, the token, the expiry
+/// ([`Dialect::bind_expiry`]) and, last, the clock reading
+/// ([`Dialect::bind_now`], nothing where the server's clock decides); an
+/// `UPDATE` (`extend`, `complete`) binds what it sets first, as MySQL's
+/// positional `?` needs:
 ///
 /// | statement | parameters |
 /// |---|---|
 /// | `find`, `exists`, `remove` | key, now |
 /// | `store` | key, value, expiry |
 /// | `claim` | key, pending value, token, expiry, now |
+/// | `extend` | expiry, key, token, now |
 /// | `complete` | value, expiry, key, token, now |
 /// | `release` | key, token, now |
 /// | `purge` | now |
@@ -47,6 +50,7 @@ pub(crate) struct Queries {
     pub(crate) store: Arc<str>,
     pub(crate) remove: Arc<str>,
     pub(crate) claim: Arc<str>,
+    pub(crate) extend: Arc<str>,
     pub(crate) complete: Arc<str>,
     pub(crate) release: Arc<str>,
     pub(crate) purge: Arc<str>,
@@ -56,6 +60,7 @@ pub(crate) struct Queries {
 pub(crate) enum ClaimReply<DB: Database> {
     /// It returns the row as it is after the statement (`RETURNING value,
     /// token`): the caller won if the token is its own.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     Returning,
     /// It returns nothing (MySQL has no `RETURNING`); the function says from
     /// the result whether it met a live record and left it alone, which the

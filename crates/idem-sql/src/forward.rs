@@ -50,6 +50,15 @@ macro_rules! forward_to_sql_store {
                 self.0.claim(key, pending, lease).await
             }
 
+            async fn extend(
+                &self,
+                key: &::idem_core::StoreKey,
+                token: &::idem_core::LeaseToken,
+                lease: ::std::time::Duration,
+            ) -> ::idem_core::Result<()> {
+                self.0.extend(key, token, lease).await
+            }
+
             async fn complete(
                 &self,
                 key: &::idem_core::StoreKey,

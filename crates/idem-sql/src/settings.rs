@@ -67,9 +67,18 @@ macro_rules! settings_setters {
                 self
             }
 
-            /// How long one store operation may take, waiting for a pooled
-            /// connection (and opening one) included (default 10 s); past it
-            /// the operation fails with `Error::Unavailable`.
+            /// The most one store operation may take (default 10 s); past it
+            /// the operation fails with `Error::Unavailable`, never a hang.
+            ///
+            /// It bounds every method of `IdempotencyStore` (`find`, `store`,
+            /// `remove`, `exists`, `claim`, `extend`, `complete`, `release`)
+            /// from call to answer: creating the schema on first use, waiting
+            /// for a pooled connection, opening one, and the statements
+            /// (a MySQL claim's read and deadlock retries included). That
+            /// holds for a server that is down, one that accepts connections
+            /// and never answers, and one that stalls mid-statement.
+            /// `purge_expired` is bounded by it only while it waits for a
+            /// connection.
             pub fn with_operation_timeout(mut self, timeout: ::std::time::Duration) -> Self {
                 self.settings.operation_timeout = timeout;
                 self

@@ -63,6 +63,16 @@ fn err<D: Dialect>(e: sqlx::Error) -> Error {
     map_err(D::BACKEND, e)
 }
 
+/// What a fenced write that changed `rows` rows means: the caller's claim
+/// was live (one row), or it was lost (none).
+fn fenced(rows: u64) -> Result<()> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(Error::LeaseLost)
+    }
+}
+
 impl<D: Dialect> SqlStore<D> {
     /// The connection pool.
     pub(crate) fn pool(&self) -> &Pool<D::Db> {
@@ -200,6 +210,27 @@ where
         .await
     }
 
+    pub(crate) async fn extend(
+        &self,
+        key: &StoreKey,
+        token: &LeaseToken,
+        lease: Duration,
+    ) -> Result<()> {
+        let s = &self.shared;
+        self.op(async {
+            let now = D::now();
+            let done = s
+                .write(|| {
+                    let q = D::bind_expiry(s.query(&s.q.extend), now, lease);
+                    let q = D::bind_key(q, key).bind(&token.as_bytes()[..]);
+                    D::bind_now(q, now).execute(&s.pool)
+                })
+                .await?;
+            fenced(D::rows_affected(&done))
+        })
+        .await
+    }
+
     pub(crate) async fn complete(
         &self,
         key: &StoreKey,
@@ -217,11 +248,7 @@ where
                     D::bind_now(q, now).execute(&s.pool)
                 })
                 .await?;
-            if D::rows_affected(&done) == 1 {
-                Ok(())
-            } else {
-                Err(Error::LeaseLost)
-            }
+            fenced(D::rows_affected(&done))
         })
         .await
     }

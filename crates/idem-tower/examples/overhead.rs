@@ -55,7 +55,7 @@ async fn time_engine(n: usize, store: Arc<dyn idem_core::IdempotencyStore>) -> f
         let key = StoreKey::parse(format!("idempotency:0::engine-{i}")).unwrap();
         let fp = Fingerprint::of_request("POST", "/fresh", BODY.as_bytes());
         let _ = engine
-            .execute(&key, fp, || async {
+            .execute(&key, fp, |_| async {
                 let r = StoredResponse {
                     status: 201,
                     headers: vec![],

@@ -2,9 +2,12 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{HeaderName, Method, StatusCode, header, request::Parts};
 use idem_core::KeySpace;
+
+use crate::drain::DEFAULT_DRAIN_RETRY_AFTER;
 
 /// Extracts the scope (tenant, principal) of a request; `None` means "no
 /// principal" and gets `401`.
@@ -78,6 +81,7 @@ pub(crate) struct Config {
     pub(crate) replayed_headers: Vec<HeaderName>,
     pub(crate) keep: KeepFn,
     pub(crate) key_space: KeySpace,
+    pub(crate) drain_retry_after: Duration,
 }
 
 impl Default for Config {
@@ -93,6 +97,7 @@ impl Default for Config {
             replayed_headers: default_replayed_headers(),
             keep: Arc::new(default_keep),
             key_space: KeySpace::default(),
+            drain_retry_after: DEFAULT_DRAIN_RETRY_AFTER,
         }
     }
 }
@@ -115,6 +120,7 @@ impl fmt::Debug for Config {
             .field("fail_open", &self.fail_open)
             .field("replayed_headers", &self.replayed_headers)
             .field("key_space", &self.key_space)
+            .field("drain_retry_after", &self.drain_retry_after)
             .finish_non_exhaustive()
     }
 }

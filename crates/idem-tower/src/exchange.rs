@@ -111,8 +111,10 @@ where
     let mut slot = Some((inner, request));
     let outcome = shared
         .engine
-        .execute(&key, fp, || {
-            let (inner, request) = slot.take().expect("the engine runs the handler once");
+        .execute(&key, fp, |lease| {
+            let (inner, mut request) = slot.take().expect("the engine runs the handler once");
+            // The handler may watch it (`Extension<LeaseSignal>` in axum).
+            request.extensions_mut().insert(lease);
             run_handler(&shared, inner, request)
         })
         .await;

@@ -8,6 +8,7 @@ use idem_core::{Idempotency, IdempotencyStore, KeySpace};
 use tower_layer::Layer;
 
 use crate::config::Config;
+use crate::drain::Drain;
 use crate::metrics::Metrics;
 use crate::service::IdempotencyService;
 
@@ -17,13 +18,14 @@ pub(crate) struct Shared {
     pub(crate) engine: Idempotency,
     pub(crate) config: Config,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) drain: Drain,
 }
 
 /// A tower [`Layer`] that makes POST and PATCH (by default) safe to retry with
 /// an `Idempotency-Key` header.
 ///
 /// Cheap to clone; every clone and every service it builds share one set of
-/// [`Metrics`].
+/// [`Metrics`] and one [`Drain`].
 ///
 /// # Examples
 /// ```
@@ -51,7 +53,7 @@ pub struct IdempotencyLayer {
 
 impl IdempotencyLayer {
     /// A layer over `store` with the defaults: POST and PATCH, key optional,
-    /// global scope, 60 s lease, 24 h retention, 1 MiB body and storage limits,
+    /// global scope, 10 s lease renewed while the handler runs, 24 h retention, 1 MiB body and storage limits,
     /// raw-body fingerprints, fail closed, the default replayed headers and
     /// keep rule ([`default_keep`](crate::default_keep)).
     ///
@@ -90,6 +92,7 @@ impl IdempotencyLayer {
                 engine,
                 config: Config::default(),
                 metrics: Arc::default(),
+                drain: Drain::new(),
             }),
         }
     }
@@ -128,8 +131,11 @@ impl IdempotencyLayer {
         self.update(|s| s.config.scope = Some(Arc::new(scope)))
     }
 
-    /// How long a claim holds a key (default 60 s); set it above the slowest
-    /// handler. A claim left by a crashed server is taken over after it.
+    /// How long a claim holds a key (default 10 s). A claim left by a crashed
+    /// server is taken over after it; a running handler's lease is renewed
+    /// every third of it, so a handler may run longer. The handler finds a
+    /// [`LeaseSignal`](idem_core::LeaseSignal) in the request's extensions,
+    /// which tells it if the lease is lost (its response is then not kept).
     pub fn with_lease(self, lease: Duration) -> Self {
         self.update(|s| s.engine = s.engine.clone().with_lease(lease))
     }
@@ -195,9 +201,40 @@ impl IdempotencyLayer {
         self.update(|s| s.config.key_space = key_space)
     }
 
+    /// The `Retry-After` of the `503` answered to new covered requests while
+    /// the layer drains (default [`DEFAULT_DRAIN_RETRY_AFTER`](crate::DEFAULT_DRAIN_RETRY_AFTER),
+    /// 1 s; whole seconds, rounded up, at least 1). Set it to about the time
+    /// another instance needs to take the traffic.
+    pub fn with_drain_retry_after(self, after: Duration) -> Self {
+        self.update(|s| s.config.drain_retry_after = after)
+    }
+
     /// The counters shared by this layer, its clones and their services.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.shared.metrics.clone()
+    }
+
+    /// The shutdown handle shared by this layer, its clones and their
+    /// services: see [`Drain`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use idem_tower::IdempotencyLayer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = IdempotencyLayer::new(Arc::new(idem_memory::MemoryStore::new()))
+    ///     .with_drain_retry_after(Duration::from_secs(2));
+    /// let drain = layer.drain();
+    /// // ... serve with `layer`; on shutdown:
+    /// drain.start();
+    /// let all_stored = drain.finished(Duration::from_secs(10)).await;
+    /// assert!(all_stored);
+    /// # }
+    /// ```
+    pub fn drain(&self) -> Drain {
+        self.shared.drain.clone()
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod body;
 mod config;
+mod drain;
 mod exchange;
 mod fingerprint;
 mod future;
@@ -15,7 +16,11 @@ mod service;
 pub use config::{
     DEFAULT_BODY_LIMIT, DEFAULT_STORAGE_LIMIT, default_keep, default_replayed_headers,
 };
+pub use drain::{DEFAULT_DRAIN_RETRY_AFTER, Drain};
 pub use future::ResponseFuture;
+/// Handed to the inner service in the request's extensions while its key is
+/// held: it tells a long handler that its lease was lost.
+pub use idem_core::LeaseSignal;
 pub use key::IDEMPOTENCY_KEY;
 pub use layer::IdempotencyLayer;
 pub use metrics::{Metrics, MetricsSnapshot};

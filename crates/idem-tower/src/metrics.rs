@@ -23,6 +23,7 @@ pub struct Metrics {
     released: AtomicU64,
     completion_lost: AtomicU64,
     rejected: AtomicU64,
+    draining: AtomicU64,
     passed_through: AtomicU64,
 }
 
@@ -49,6 +50,9 @@ pub struct MetricsSnapshot {
     pub completion_lost: u64,
     /// `400`/`401`/`413` before reaching the store (bad or missing key, body too large).
     pub rejected: u64,
+    /// `503`: a new covered request while the layer drains (see
+    /// [`Drain`](crate::Drain)); the handler did not run.
+    pub draining: u64,
     /// Requests the layer did not cover (other methods, no key when optional,
     /// or fail-open after a store error).
     pub passed_through: u64,
@@ -65,6 +69,7 @@ pub(crate) enum Event {
     Mismatch,
     Error,
     Rejected,
+    Draining,
     PassedThrough,
 }
 
@@ -80,6 +85,7 @@ impl Event {
             Self::Mismatch => "mismatch",
             Self::Error => "error",
             Self::Rejected => "rejected",
+            Self::Draining => "draining",
             Self::PassedThrough => "passed_through",
         }
     }
@@ -102,6 +108,7 @@ impl Metrics {
             Event::Mismatch => &self.mismatch,
             Event::Error => &self.errors,
             Event::Rejected => &self.rejected,
+            Event::Draining => &self.draining,
             Event::PassedThrough => &self.passed_through,
         };
         counter.fetch_add(1, Relaxed);
@@ -118,6 +125,7 @@ impl Metrics {
             released: self.released.load(Relaxed),
             completion_lost: self.completion_lost.load(Relaxed),
             rejected: self.rejected.load(Relaxed),
+            draining: self.draining.load(Relaxed),
             passed_through: self.passed_through.load(Relaxed),
         }
     }
@@ -163,5 +171,14 @@ mod tests {
         assert_eq!(seen.released, 1);
         assert_eq!(seen.completion_lost, 1);
         assert_eq!(Event::CompletionLost.name(), "completion_lost");
+    }
+
+    #[test]
+    fn a_request_turned_away_by_a_drain_counts_apart() {
+        let metrics = Metrics::default();
+        metrics.record(Event::Draining);
+        let seen = metrics.snapshot();
+        assert_eq!((seen.draining, seen.rejected, seen.executed), (1, 0, 0));
+        assert_eq!(Event::Draining.name(), "draining");
     }
 }

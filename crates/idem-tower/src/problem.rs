@@ -39,6 +39,10 @@ pub enum ProblemKind {
     StoreError,
     /// `500`: the handler's response body failed while it was being read.
     ResponseBodyError,
+    /// `503`: the server is shutting down ([`Drain`](crate::Drain)) and takes
+    /// no new request with a key; retry after `Retry-After` (another
+    /// instance may answer). The handler did not run.
+    Draining,
 }
 
 impl ProblemKind {
@@ -57,6 +61,7 @@ impl ProblemKind {
             Self::StoreUnavailable => "store-unavailable",
             Self::StoreError => "store-error",
             Self::ResponseBodyError => "response-body-error",
+            Self::Draining => "draining",
         }
     }
 
@@ -76,7 +81,7 @@ impl ProblemKind {
             Self::KeyInFlight => StatusCode::CONFLICT,
             Self::KeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ResponseNotRetained => StatusCode::GONE,
-            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable | Self::Draining => StatusCode::SERVICE_UNAVAILABLE,
             Self::StoreError | Self::ResponseBodyError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -96,6 +101,7 @@ impl ProblemKind {
             Self::StoreUnavailable => "Idempotency store unavailable",
             Self::StoreError => "Idempotency store error",
             Self::ResponseBodyError => "Response body failed",
+            Self::Draining => "Server shutting down",
         }
     }
 }
@@ -187,5 +193,12 @@ mod tests {
             response.headers()["content-type"],
             "application/problem+json"
         );
+    }
+
+    #[test]
+    fn draining_is_a_503_with_a_uri_like_the_others() {
+        let kind = ProblemKind::Draining;
+        assert_eq!(kind.type_uri(), "https://idem.dev/problems/draining");
+        assert_eq!(kind.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -27,6 +27,10 @@ use crate::problem::{Problem, ProblemKind};
 /// If the client goes away while a covered request is being handled (its
 /// response future is dropped), the exchange moves onto a tokio task of its own:
 /// the handler runs to the end and its response is kept, so the retry replays it.
+///
+/// While the layer's [`Drain`](crate::Drain) is started, a new covered
+/// request gets `503` (`draining`); the covered requests it already took on
+/// run to the end.
 #[derive(Debug, Clone)]
 pub struct IdempotencyService<S> {
     inner: S,
@@ -71,12 +75,17 @@ where
             shared.metrics.record(Event::PassedThrough);
             return ResponseFuture::pass_through(self.inner.call(request));
         }
-        let key = match key_from_headers(request.headers()) {
+        let key = key_from_headers(request.headers());
+        if matches!(key, Ok(None)) && !config.key_required {
+            shared.metrics.record(Event::PassedThrough);
+            return ResponseFuture::pass_through(self.inner.call(request));
+        }
+        // Covered from here on: counted by the drain, or turned away by it.
+        let Some(entry) = shared.drain.enter() else {
+            return ResponseFuture::ready(draining(shared));
+        };
+        let key = match key {
             Ok(Some(key)) => key,
-            Ok(None) if !config.key_required => {
-                shared.metrics.record(Event::PassedThrough);
-                return ResponseFuture::pass_through(self.inner.call(request));
-            }
             Ok(None) => {
                 return ResponseFuture::ready(reject(
                     shared,
@@ -103,8 +112,22 @@ where
             outcome = tracing::field::Empty,
         );
         let future = covered(shared.clone(), inner, request, key).instrument(span);
-        ResponseFuture::idempotent(Box::pin(future))
+        // The entry goes with the exchange, onto its own task too if the
+        // caller drops it: the drain waits until the result is stored.
+        ResponseFuture::idempotent(Box::pin(entry.hold(future)))
     }
+}
+
+fn draining<B: From<Bytes>>(shared: &Shared) -> Response<B> {
+    shared.metrics.record(Event::Draining);
+    tracing::debug!("idempotency: draining; new covered request turned away");
+    Problem::new(
+        ProblemKind::Draining,
+        "the server is shutting down and takes no new request with an Idempotency-Key; \
+         retry with the same key",
+    )
+    .retry_after(shared.config.drain_retry_after)
+    .into_response()
 }
 
 fn reject<B: From<Bytes>>(shared: &Shared, problem: Problem) -> Response<B> {

@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::{Figment, Provider};
 use idem_core::{
-    DEFAULT_LEASE, DEFAULT_PREFIX, DEFAULT_RETENTION, Error, Idempotency, KeySpace, Result,
-    redact_url,
+    DEFAULT_COMPLETION_BOUND, DEFAULT_LEASE, DEFAULT_PREFIX, DEFAULT_RETENTION, Error, Idempotency,
+    IdempotencyStore, KeySpace, Result, redact_url,
 };
 use idem_memory::{Capacity, TierConfig};
 use serde::{Deserialize, Serialize};
@@ -38,9 +39,19 @@ pub struct StoreConfig {
     pub store_url: String,
     /// The prefix of every storage key.
     pub key_prefix: String,
-    /// How long a claim holds a key.
+    /// How long a claim holds a key: after a server crashed mid-run, its keys
+    /// run again after this long ([`Idempotency::with_lease`]).
     #[serde(with = "humantime_serde")]
     pub lease: Duration,
+    /// How often a running handler's lease is renewed; unset: every third
+    /// of the lease, `"0s"`: never ([`Idempotency::with_renewal`]).
+    #[serde(with = "humantime_serde")]
+    pub renewal: Option<Duration>,
+    /// How long, at most, a caller waits after its handler ran while the
+    /// result is stored through store errors
+    /// ([`Idempotency::with_completion_bound`]).
+    #[serde(with = "humantime_serde")]
+    pub completion_bound: Duration,
     /// How long a completed record is replayed.
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
@@ -78,6 +89,8 @@ impl Default for StoreConfig {
             store_url: "memory://".into(),
             key_prefix: DEFAULT_PREFIX.into(),
             lease: DEFAULT_LEASE,
+            renewal: None,
+            completion_bound: DEFAULT_COMPLETION_BOUND,
             retention: DEFAULT_RETENTION,
             max_connections: None,
             connect_timeout: None,
@@ -98,6 +111,8 @@ impl fmt::Debug for StoreConfig {
             .field("store_url", &redact_url(&self.store_url))
             .field("key_prefix", &self.key_prefix)
             .field("lease", &self.lease)
+            .field("renewal", &self.renewal)
+            .field("completion_bound", &self.completion_bound)
             .field("retention", &self.retention)
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
@@ -171,11 +186,34 @@ impl StoreConfig {
     }
 
     /// Connects to the store and returns the protocol engine over it, with
-    /// this config's lease and retention.
+    /// this config's lease, renewal, completion bound and retention.
     pub async fn engine(&self) -> Result<Idempotency> {
-        Ok(Idempotency::new(self.connect().await?)
+        Ok(self.engine_over(self.connect().await?))
+    }
+
+    /// The protocol engine over a store built elsewhere (wrapped for tests,
+    /// say), with this config's lease, renewal, completion bound and
+    /// retention.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use idem::StoreConfig;
+    ///
+    /// let mut config = StoreConfig::default();
+    /// config.lease = Duration::from_secs(3);
+    /// let engine = config.engine_over(Arc::new(idem_memory::MemoryStore::new()));
+    /// assert_eq!(engine.lease(), Duration::from_secs(3));
+    /// ```
+    pub fn engine_over(&self, store: Arc<dyn IdempotencyStore>) -> Idempotency {
+        let engine = Idempotency::new(store)
             .with_lease(self.lease)
-            .with_retention(self.retention))
+            .with_completion_bound(self.completion_bound)
+            .with_retention(self.retention);
+        match self.renewal {
+            Some(every) => engine.with_renewal(every),
+            None => engine,
+        }
     }
 }
 

@@ -19,7 +19,9 @@ fn defaults_without_file_or_environment() {
         let config = load(None).unwrap();
         assert_eq!(config, StoreConfig::default());
         assert_eq!(config.store_url, "memory://");
-        assert_eq!(config.lease, Duration::from_secs(60));
+        assert_eq!(config.lease, Duration::from_secs(10));
+        assert_eq!(config.renewal, None);
+        assert_eq!(config.completion_bound, Duration::from_secs(10));
         assert_eq!(config.retention, Duration::from_secs(24 * 3600));
         Ok(())
     });
@@ -37,11 +39,13 @@ fn the_environment_wins_over_the_file() {
                 key_prefix = "file:"
                 tier = true
                 tier_ttl = "2s"
+                renewal = "1s"
             "#,
         )?;
         jail.set_env("IDEM_STORE_URL", "redis://:s3cret@127.0.0.1:6379");
         jail.set_env("IDEM_LEASE", "45s");
         jail.set_env("IDEM_MAX_CONNECTIONS", "7");
+        jail.set_env("IDEM_COMPLETION_BOUND", "3s");
         // Not config: must be ignored, not rejected.
         jail.set_env("IDEM_TEST_REDIS_URL", "redis://elsewhere");
         jail.set_env("IDEM_REQUIRE", "memory");
@@ -60,6 +64,8 @@ fn the_environment_wins_over_the_file() {
         assert!(config.tier);
         assert_eq!(config.tier_ttl, Duration::from_secs(2));
         assert_eq!(config.max_connections, Some(7));
+        assert_eq!(config.renewal, Some(Duration::from_secs(1)));
+        assert_eq!(config.completion_bound, Duration::from_secs(3));
         assert!(
             !format!("{config:?}").contains("s3cret"),
             "Debug shows the password"

@@ -72,7 +72,7 @@ pub async fn racing_requests_run_the_handler_once(s: &Subject) {
             tokio::spawn(async move {
                 barrier.wait().await;
                 engine
-                    .execute(&key, fp, || async {
+                    .execute(&key, fp, |_| async {
                         runs.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         let r = StoredResponse {

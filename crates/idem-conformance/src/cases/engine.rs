@@ -23,11 +23,11 @@ fn response(body: &'static str) -> StoredResponse {
     }
 }
 
-fn fp(body: &str) -> Fingerprint {
+pub(crate) fn fp(body: &str) -> Fingerprint {
     Fingerprint::of_request("POST", "/payments", body.as_bytes())
 }
 
-async fn keep(body: &'static str) -> (StoredResponse, Completion) {
+pub(crate) async fn keep(body: &'static str) -> (StoredResponse, Completion) {
     let r = response(body);
     (r.clone(), Completion::Keep(r))
 }
@@ -39,7 +39,7 @@ pub async fn engine_executes_then_replays(s: &Subject) {
     let key = s.fresh_key();
     let runs = AtomicUsize::new(0);
     let first = engine
-        .execute(&key, fp("a"), || {
+        .execute(&key, fp("a"), |_| {
             runs.fetch_add(1, Ordering::SeqCst);
             keep("paid")
         })
@@ -50,7 +50,7 @@ pub async fn engine_executes_then_replays(s: &Subject) {
         "{first:?}"
     );
     let retry = engine
-        .execute(&key, fp("a"), || {
+        .execute(&key, fp("a"), |_| {
             runs.fetch_add(1, Ordering::SeqCst);
             keep("paid twice")
         })
@@ -73,7 +73,7 @@ pub async fn engine_reports_in_flight_while_running(s: &Subject) {
         let (engine, key) = (engine.clone(), key.clone());
         tokio::spawn(async move {
             engine
-                .execute(&key, fp("a"), || async move {
+                .execute(&key, fp("a"), |_| async move {
                     started_tx.send(()).unwrap();
                     finish_rx.await.unwrap();
                     keep("done").await
@@ -82,7 +82,10 @@ pub async fn engine_reports_in_flight_while_running(s: &Subject) {
         })
     };
     started_rx.await.unwrap();
-    let dup = engine.execute(&key, fp("a"), || keep("dup")).await.unwrap();
+    let dup = engine
+        .execute(&key, fp("a"), |_| keep("dup"))
+        .await
+        .unwrap();
     match dup {
         Outcome::InFlight { retry_after } => assert_eq!(
             retry_after,
@@ -106,15 +109,15 @@ pub async fn engine_reports_mismatch_for_another_fingerprint(s: &Subject) {
     let token = s
         .claim_acquired(&key, pending, engine.lease(), "fresh key")
         .await;
-    let other = engine.execute(&key, fp("b"), || keep("b")).await.unwrap();
+    let other = engine.execute(&key, fp("b"), |_| keep("b")).await.unwrap();
     assert!(
         matches!(other, Outcome::Mismatch),
         "in progress, other payload: {other:?}"
     );
     assert!(s.store().release(&key, &token).await.unwrap());
 
-    engine.execute(&key, fp("a"), || keep("a")).await.unwrap();
-    let other = engine.execute(&key, fp("b"), || keep("b")).await.unwrap();
+    engine.execute(&key, fp("a"), |_| keep("a")).await.unwrap();
+    let other = engine.execute(&key, fp("b"), |_| keep("b")).await.unwrap();
     assert!(
         matches!(other, Outcome::Mismatch),
         "completed, other payload: {other:?}"
@@ -126,7 +129,7 @@ pub async fn engine_release_lets_a_retry_run_again(s: &Subject) {
     let engine = engine(s);
     let key = s.fresh_key();
     let first = engine
-        .execute(&key, fp("a"), || async { ("503", Completion::Release) })
+        .execute(&key, fp("a"), |_| async { ("503", Completion::Release) })
         .await
         .unwrap();
     assert!(matches!(first, Outcome::Released("503")));
@@ -134,7 +137,7 @@ pub async fn engine_release_lets_a_retry_run_again(s: &Subject) {
         !s.store().exists(&key).await.unwrap(),
         "a released key must be absent"
     );
-    let retry = engine.execute(&key, fp("a"), || keep("ok")).await.unwrap();
+    let retry = engine.execute(&key, fp("a"), |_| keep("ok")).await.unwrap();
     assert!(
         matches!(retry, Outcome::Executed(_)),
         "the retry must run: {retry:?}"
@@ -145,7 +148,7 @@ pub async fn engine_release_lets_a_retry_run_again(s: &Subject) {
 pub async fn engine_releases_the_key_when_the_handler_panics(s: &Subject) {
     let engine = engine(s);
     let key = s.fresh_key();
-    let result = std::panic::AssertUnwindSafe(engine.execute(&key, fp("a"), || async {
+    let result = std::panic::AssertUnwindSafe(engine.execute(&key, fp("a"), |_| async {
         if key.as_str().is_empty() {
             return keep("unreachable").await;
         }
@@ -166,13 +169,13 @@ pub async fn engine_keeps_a_not_retained_marker(s: &Subject) {
     let engine = engine(s);
     let key = s.fresh_key();
     engine
-        .execute(&key, fp("a"), || async {
+        .execute(&key, fp("a"), |_| async {
             ((), Completion::KeepNotRetained { status: 200 })
         })
         .await
         .unwrap();
     let retry = engine
-        .execute(&key, fp("a"), || keep("again"))
+        .execute(&key, fp("a"), |_| keep("again"))
         .await
         .unwrap();
     assert!(
@@ -186,7 +189,7 @@ pub async fn engine_surfaces_store_errors(s: &Subject) {
     let engine = Idempotency::new(Arc::new(UnavailableStore::new()));
     let ran = AtomicUsize::new(0);
     let result = engine
-        .execute(&s.fresh_key(), fp("a"), || {
+        .execute(&s.fresh_key(), fp("a"), |_| {
             ran.fetch_add(1, Ordering::SeqCst);
             keep("x")
         })
@@ -211,6 +214,7 @@ pub async fn unreachable_store_is_an_error(s: &Subject) {
         ("remove", store.remove(&key).await.err()),
         ("store", store.store(&key, Bytes::new(), hour).await.err()),
         ("claim", store.claim(&key, Bytes::new(), hour).await.err()),
+        ("extend", store.extend(&key, &token, hour).await.err()),
         (
             "complete",
             store.complete(&key, &token, Bytes::new(), hour).await.err(),

@@ -7,14 +7,18 @@
 mod classic;
 mod concurrency;
 mod engine;
+mod extend;
 mod keys;
 mod primitives;
+mod renewal;
 
 pub use classic::*;
 pub use concurrency::*;
 pub use engine::*;
+pub use extend::*;
 pub use keys::*;
 pub use primitives::*;
+pub use renewal::*;
 
 use std::fmt;
 

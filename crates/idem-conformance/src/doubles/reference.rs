@@ -125,6 +125,16 @@ impl IdempotencyStore for ReferenceStore {
         Ok(Claim::Acquired(token))
     }
 
+    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
+        match self.records().get_mut(key.as_str()) {
+            Some(record) if record.is_held_by(token) => {
+                record.expires_at = Instant::now() + lease.min(FOREVER);
+                Ok(())
+            }
+            _ => Err(Error::LeaseLost),
+        }
+    }
+
     async fn complete(
         &self,
         key: &StoreKey,

@@ -57,6 +57,9 @@ impl IdempotencyStore for UnavailableStore {
     async fn claim(&self, _: &StoreKey, _: Bytes, _: Duration) -> Result<Claim> {
         down()
     }
+    async fn extend(&self, _: &StoreKey, _: &LeaseToken, _: Duration) -> Result<()> {
+        down()
+    }
     async fn complete(&self, _: &StoreKey, _: &LeaseToken, _: Bytes, _: Duration) -> Result<()> {
         down()
     }

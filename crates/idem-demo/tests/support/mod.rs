@@ -117,6 +117,9 @@ impl IdempotencyStore for Switch {
     async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
         self.get()?.claim(key, pending, lease).await
     }
+    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
+        self.get()?.extend(key, token, lease).await
+    }
     async fn complete(
         &self,
         key: &StoreKey,

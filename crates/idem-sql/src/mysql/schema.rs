@@ -55,6 +55,10 @@ pub(crate) fn queries(t: &str) -> Queries {
              token = IF({expired}, VALUES(token), IF(LAST_INSERT_ID(1), token, token)), \
              expires_at = IF({expired}, VALUES(expires_at), expires_at)"
         )),
+        extend: s(format!(
+            "UPDATE {t} SET expires_at = {LATER} \
+             WHERE idem_key = ? AND token = ? AND expires_at > {NOW}"
+        )),
         complete: s(format!(
             "UPDATE {t} SET value = ?, token = NULL, expires_at = {LATER} \
              WHERE idem_key = ? AND token = ? AND expires_at > {NOW}"

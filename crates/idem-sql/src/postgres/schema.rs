@@ -59,6 +59,11 @@ pub(crate) fn queries(t: &str) -> Queries {
              RETURNING value, token",
             later(4)
         )),
+        extend: s(format!(
+            "UPDATE {t} SET expires_at = {} \
+             WHERE idem_key = $2 AND token = $3 AND expires_at > now()",
+            later(1)
+        )),
         complete: s(format!(
             "UPDATE {t} SET value = $1, token = NULL, expires_at = {} \
              WHERE idem_key = $3 AND token = $4 AND expires_at > now()",

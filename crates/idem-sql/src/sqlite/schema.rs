@@ -47,6 +47,10 @@ pub(crate) fn queries(t: &str) -> Queries {
              expires_at = CASE WHEN expires_at <= ?5 THEN excluded.expires_at ELSE expires_at END \
              RETURNING value, token"
         )),
+        extend: s(format!(
+            "UPDATE {t} SET expires_at = ?1 \
+             WHERE idem_key = ?2 AND token = ?3 AND expires_at > ?4"
+        )),
         complete: s(format!(
             "UPDATE {t} SET value = ?1, token = NULL, expires_at = ?2 \
              WHERE idem_key = ?3 AND token = ?4 AND expires_at > ?5"

@@ -137,7 +137,7 @@ pub(crate) async fn count_statements<S: IdempotencyStore + 'static>(
     let engine = Idempotency::new(Arc::new(store));
     let k = key("count");
     let fp = Fingerprint::of_request("POST", "/payments", b"{}");
-    let run = || async {
+    let run = |_| async {
         let response = StoredResponse {
             status: 201,
             ..Default::default()

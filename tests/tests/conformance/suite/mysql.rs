@@ -129,7 +129,7 @@ mod extra {
         let engine = Idempotency::new(Arc::new(store.clone()));
         let k = key("server-count");
         let fp = Fingerprint::of_request("POST", "/p", b"");
-        let run = || async { ((), Completion::Keep(StoredResponse::default())) };
+        let run = |_| async { ((), Completion::Keep(StoredResponse::default())) };
         // Each SHOW is itself one executed statement.
         let before = executed().await;
         engine.execute(&k, fp, run).await.unwrap();

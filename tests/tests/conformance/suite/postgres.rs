@@ -105,7 +105,7 @@ mod extra {
         let engine = Idempotency::new(Arc::new(store.clone()));
         let k = key("wire");
         let fp = Fingerprint::of_request("POST", "/p", b"");
-        let run = || async { ((), Completion::Keep(StoredResponse::default())) };
+        let run = |_| async { ((), Completion::Keep(StoredResponse::default())) };
         let before = proxy.executed();
         engine.execute(&k, fp, run).await.unwrap();
         let fresh = proxy.executed() - before;

@@ -82,7 +82,7 @@ mod extra {
     async fn execute(engine: &Idempotency, key: &StoreKey) -> Outcome<()> {
         let fp = Fingerprint::of_request("POST", "/payments", b"{}");
         engine
-            .execute(key, fp, || async { ((), Completion::Keep(response())) })
+            .execute(key, fp, |_| async { ((), Completion::Keep(response())) })
             .await
             .expect("the store answers")
     }

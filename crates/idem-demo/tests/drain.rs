@@ -1,0 +1,265 @@
+//! The `idem-demo` binary drains on SIGTERM: under load it exits 0 in time,
+//! every payment under way is finished and stored, and a second process on
+//! the same database replays them without making any payment twice.
+
+#![cfg(unix)]
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{alice, new_key};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+const DRAINING: &str = "https://idem.dev/problems/draining";
+
+/// One `idem-demo` process and the lines it prints.
+struct Process {
+    child: Child,
+    base: String,
+    lines: mpsc::UnboundedReceiver<String>,
+}
+
+impl Process {
+    /// Starts the binary on a free port over `database`, with `args`, and
+    /// waits for its URL.
+    async fn start(database: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_idem-demo"))
+            .args(["--listen", "127.0.0.1:0", "--database"])
+            .arg(database)
+            .args(args)
+            .env_remove("IDEM_STORE_URL")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let (tx, mut lines) = mpsc::unbounded_channel();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stdout.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        let first = tokio::time::timeout(Duration::from_secs(20), lines.recv())
+            .await
+            .expect("the URL in time")
+            .expect("a first line");
+        let base = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .to_owned();
+        Self { child, base, lines }
+    }
+
+    fn sigterm(&self) {
+        let pid = self.child.id().expect("still running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then the exit within `bound`; returns what it printed since
+    /// the URL.
+    async fn stop(mut self, bound: Duration) -> Vec<String> {
+        self.sigterm();
+        self.wait(bound).await
+    }
+
+    async fn wait(&mut self, bound: Duration) -> Vec<String> {
+        let status = tokio::time::timeout(bound, self.child.wait())
+            .await
+            .expect("the process exits within the bound")
+            .unwrap();
+        assert!(status.success(), "{status}");
+        let mut printed = Vec::new();
+        while let Some(line) = self.lines.recv().await {
+            printed.push(line);
+        }
+        printed
+    }
+}
+
+/// What one payment request got.
+#[derive(Debug)]
+enum Got {
+    Answer {
+        status: u16,
+        replayed: bool,
+        retry_after: Option<String>,
+        body: Value,
+    },
+    /// Refused, reset or closed without an answer.
+    NoAnswer(String),
+}
+
+/// One connection per request, no retries: every answer is seen as sent.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+async fn pay(client: &reqwest::Client, base: &str, key: &str) -> Got {
+    let sent = client
+        .post(format!("{base}/payments"))
+        .header("Idempotency-Key", key)
+        .json(&alice())
+        .send()
+        .await;
+    let response = match sent {
+        Ok(response) => response,
+        Err(error) => return Got::NoAnswer(format!("{error:?}")),
+    };
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let replayed = header("idempotent-replayed").is_some_and(|v| v == "true");
+    let retry_after = header("retry-after");
+    match response.json().await {
+        Ok(body) => Got::Answer {
+            status,
+            replayed,
+            retry_after,
+            body,
+        },
+        Err(error) => Got::NoAnswer(format!("{error:?}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_under_load_loses_no_payment_and_no_retry_pays_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("drain.db");
+    let drain_timeout = Duration::from_secs(10);
+    let first = Process::start(
+        &database,
+        &["--processing-delay-ms", "1000", "--drain-timeout", "10s"],
+    )
+    .await;
+
+    // 50 payments over a second, each taking a second; SIGTERM at 0.4 s.
+    let client = client();
+    let keys: Vec<String> = (0..50).map(|_| new_key()).collect();
+    let calls: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let (client, base, key) = (client.clone(), first.base.clone(), key.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
+                pay(&client, &base, &key).await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let printed = first.stop(drain_timeout + Duration::from_secs(5)).await;
+
+    let mut got = HashMap::new();
+    let (mut paid, mut turned_away, mut no_answer) = (0, 0, Vec::new());
+    for (key, call) in keys.iter().zip(calls) {
+        let answer = call.await.unwrap();
+        match &answer {
+            Got::Answer {
+                status: 201,
+                replayed: false,
+                ..
+            } => paid += 1,
+            Got::Answer {
+                status: 503,
+                retry_after,
+                body,
+                ..
+            } => {
+                assert_eq!(body["type"], DRAINING, "{body}");
+                assert!(retry_after.is_some(), "503 without Retry-After");
+                turned_away += 1;
+            }
+            Got::NoAnswer(error) => no_answer.push(error.clone()),
+            other => panic!("{key}: unexpected {other:?}"),
+        }
+        got.insert(key.clone(), answer);
+    }
+    eprintln!(
+        "SIGTERM under load: {paid} paid, {turned_away} got 503, {} no answer {:?}",
+        no_answer.len(),
+        no_answer.first()
+    );
+    assert!(paid > 0, "payments were under way at the SIGTERM");
+    assert!(turned_away > 0, "payments arrived while it drained");
+    let summary = printed
+        .iter()
+        .find(|l| l.starts_with("idem-demo: stopped;"))
+        .unwrap_or_else(|| panic!("no summary in {printed:#?}"));
+    assert!(
+        summary.contains(&format!("executed {paid},"))
+            && summary.ends_with(&format!("turned away while draining {turned_away}")),
+        "{summary}"
+    );
+    assert!(
+        !printed.iter().any(|l| l.contains("abandoned")),
+        "{printed:#?}"
+    );
+
+    // A second process on the same database: every retry replays or pays once.
+    let second = Process::start(&database, &[]).await;
+    let client = self::client();
+    for key in &keys {
+        let retry = pay(&client, &second.base, key).await;
+        let Got::Answer {
+            status,
+            replayed,
+            body,
+            ..
+        } = &retry
+        else {
+            panic!("{key}: the retry got no answer: {retry:?}");
+        };
+        // 200 would be the table's unique constraint catching a second run.
+        assert_eq!(*status, 201, "{key}: {body}");
+        if let Got::Answer {
+            status: 201,
+            body: before,
+            ..
+        } = &got[key]
+        {
+            assert!(*replayed, "{key}: paid before, so the retry replays");
+            assert_eq!(body, before, "{key}: the same payment");
+        }
+    }
+    let listed: Vec<Value> = client
+        .get(format!("{}/payments", second.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut per_key: HashMap<&str, usize> = HashMap::new();
+    for payment in &listed {
+        *per_key
+            .entry(payment["idempotency_key"].as_str().unwrap())
+            .or_default() += 1;
+    }
+    for key in &keys {
+        assert_eq!(per_key.get(key.as_str()), Some(&1), "{key}: one payment");
+    }
+    assert_eq!(listed.len(), keys.len(), "no other payment");
+    second.stop(drain_timeout).await;
+}
