@@ -92,7 +92,7 @@ impl Subject {
 
     /// A storage key no other case uses: a random prefix and a random key.
     pub fn fresh_key(&self) -> StoreKey {
-        fresh_space().key(&Scope::global(), &random_key())
+        fresh_key()
     }
 }
 
@@ -228,6 +228,16 @@ fn shown(value: Option<&[u8]>) -> String {
         Some(bytes) if bytes.len() <= 64 => format!("{:?}", Bytes::copy_from_slice(bytes)),
         Some(bytes) => format!("{} bytes", bytes.len()),
     }
+}
+
+/// A storage key no other test uses: a random prefix and a random key.
+///
+/// # Examples
+/// ```
+/// assert_ne!(idem_conformance::fresh_key(), idem_conformance::fresh_key());
+/// ```
+pub fn fresh_key() -> StoreKey {
+    fresh_space().key(&Scope::global(), &random_key())
 }
 
 /// A key space with a random prefix, so cases never meet on a shared server.

@@ -93,6 +93,15 @@ pub(crate) trait Dialect: Sized + Send + Sync + 'static {
     /// each other's `CREATE ... IF NOT EXISTS`.
     const MIGRATION_LOCK: Option<&'static str> = None;
 
+    /// Whether a database error says a statement gave up waiting for a lock
+    /// another transaction holds (or was chosen as a deadlock victim): in
+    /// the transactional mode, the key is busy.
+    fn lock_busy(error: &dyn sqlx::error::DatabaseError) -> bool;
+
+    /// The statement that bounds how long the statements after it, in the
+    /// transactional mode's transaction, wait for a lock another transaction
+    /// holds (the database's own lock timeout).
+    fn lock_wait(wait: Duration) -> String;
     /// The settings every config has.
     fn settings(config: &Self::Config) -> &Settings;
     /// The connect options the config names.

@@ -21,7 +21,7 @@ pub(crate) fn map_err(backend: &'static str, error: sqlx::Error) -> Error {
             message: format!("invalid {backend} configuration"),
             source: Some(Box::new(error)),
         },
-        E::Database(db) if is_transient_db_error(db.code().as_deref()) => {
+        E::Database(db) if is_transient_db_error(db.code().as_deref()) || is_busy_mysql(&**db) => {
             Error::unavailable(backend, error)
         }
         _ => Error::backend(backend, error),
@@ -50,6 +50,19 @@ fn is_transient_db_error(code: Option<&str>) -> bool {
             "5" | "6" | "1205" | "1213" | "1040" | "40001" | "40P01" | "53300" | "57P01" | "57P03"
         )
     )
+}
+
+/// MySQL's lock wait timeout (1205) and deadlock (1213), known by number:
+/// the SQLSTATE of the first is the catch-all HY000.
+#[cfg(feature = "mysql")]
+pub(crate) fn is_busy_mysql(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .is_some_and(|e| matches!(e.number(), 1205 | 1213))
+}
+
+#[cfg(not(feature = "mysql"))]
+pub(crate) fn is_busy_mysql(_: &dyn sqlx::error::DatabaseError) -> bool {
+    false
 }
 
 /// Whether `error` is a MySQL deadlock or lock wait timeout, which a single

@@ -1,11 +1,20 @@
 //! What the public store types forward to the store they wrap.
 
 /// Stamps what a public store type (a newtype over
-/// [`SqlStore`](crate::store::SqlStore)) forwards to
-/// it: `Debug`, [`IdempotencyStore`](idem_core::IdempotencyStore) and
-/// [`PurgeExpired`](idem_core::PurgeExpired).
+/// [`SqlStore`](crate::store::SqlStore) on sqlx database `$db`) forwards to
+/// it: `Debug`, [`IdempotencyStore`](idem_core::IdempotencyStore),
+/// [`PurgeExpired`](idem_core::PurgeExpired) and the transactional mode.
 macro_rules! forward_to_sql_store {
-    ($store:ident) => {
+    ($store:ident, $db:ty) => {
+        impl $store {
+            /// The transactional mode over this store's pool and table: the
+            /// claim, the handler's own writes and the stored response
+            /// commit in one transaction (see [`Transactional`](crate::Transactional)).
+            pub fn transactional(&self) -> $crate::Transactional<$db> {
+                $crate::Transactional::new(::std::sync::Arc::new(self.0.clone()))
+            }
+        }
+
         impl ::std::fmt::Debug for $store {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.debug_struct(stringify!($store))

@@ -13,6 +13,8 @@ mod settings;
 mod store;
 mod table;
 mod time;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod tx;
 
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -28,6 +30,8 @@ pub use postgres::{PostgresConfig, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteConfig, SqliteStore};
 pub use table::{DEFAULT_TABLE, MAX_TABLE_LEN};
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use tx::{DEFAULT_LOCK_WAIT, IdempotentTx, Transactional};
 
 /// The sqlx this crate is built on, for queries on a store's `pool()`.
 pub use sqlx;

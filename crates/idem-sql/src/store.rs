@@ -59,13 +59,18 @@ impl<D: Dialect> Clone for Shared<D> {
     }
 }
 
-fn err<D: Dialect>(e: sqlx::Error) -> Error {
+pub(crate) fn err<D: Dialect>(e: sqlx::Error) -> Error {
     map_err(D::BACKEND, e)
+}
+
+/// One of the store's statements, as a query to bind.
+pub(crate) fn statement<D: Dialect>(sql: &Arc<str>) -> Query<'static, D> {
+    sqlx::query(AssertSqlSafe(sql.clone()))
 }
 
 /// What a fenced write that changed `rows` rows means: the caller's claim
 /// was live (one row), or it was lost (none).
-fn fenced(rows: u64) -> Result<()> {
+pub(crate) fn fenced(rows: u64) -> Result<()> {
     if rows == 1 {
         Ok(())
     } else {
@@ -84,8 +89,13 @@ impl<D: Dialect> SqlStore<D> {
         &self.shared.config
     }
 
-    fn settings(&self) -> &Settings {
+    pub(crate) fn settings(&self) -> &Settings {
         D::settings(&self.shared.config)
+    }
+
+    /// The statements, for the transactional mode.
+    pub(crate) fn queries(&self) -> &Queries {
+        &self.shared.q
     }
 }
 
@@ -145,7 +155,16 @@ where
     /// Runs one operation within the operation timeout, after making sure the
     /// schema exists.
     async fn op<T>(&self, run: impl Future<Output = Result<T>>) -> Result<T> {
-        within(D::BACKEND, self.settings().operation_timeout, async {
+        self.op_within(self.settings().operation_timeout, run).await
+    }
+
+    /// Runs one operation within `limit`, after making sure the schema exists.
+    pub(crate) async fn op_within<T>(
+        &self,
+        limit: Duration,
+        run: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        within(D::BACKEND, limit, async {
             self.shared.ready().await?;
             run.await
         })
@@ -286,7 +305,7 @@ where
     usize: ColumnIndex<<D::Db as Database>::Row>,
 {
     fn query(&self, sql: &Arc<str>) -> Query<'static, D> {
-        sqlx::query(AssertSqlSafe(sql.clone()))
+        statement::<D>(sql)
     }
 
     /// Creates the schema once, unless it exists or migrations are off.

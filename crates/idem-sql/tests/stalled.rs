@@ -8,146 +8,16 @@
 
 #![cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 
-use std::fmt::Debug;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-use idem_core::LeaseToken;
-use idem_core::{Claim, Error, IdempotencyStore, Result, StoreKey};
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-use tokio::net::TcpListener;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-use tokio::task::{JoinHandle, JoinSet};
+use idem_conformance::{fresh_key, stall};
+use idem_core::{Claim, IdempotencyStore};
 
 /// The operation timeout of the stores under test.
 const BOUND: Duration = Duration::from_millis(500);
-/// Scheduling slack on a busy machine.
-const MARGIN: Duration = Duration::from_millis(500);
-/// Past this the call hung: the test fails instead of waiting with it.
-const HANG: Duration = Duration::from_secs(30);
+/// How long a store may take to work again once its server does.
+const COMEBACK: Duration = Duration::from_secs(10);
 const HOUR: Duration = Duration::from_secs(3600);
-
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-/// A listener on 127.0.0.1 that accepts every connection and never sends a
-/// byte; it holds the connections until dropped.
-struct Silent {
-    port: u16,
-    task: JoinHandle<()>,
-}
-
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-impl Silent {
-    async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let task = tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((socket, _)) = listener.accept().await {
-                held.push(socket);
-            }
-        });
-        Self { port, task }
-    }
-}
-
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-impl Drop for Silent {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn fresh_key() -> StoreKey {
-    StoreKey::parse(format!("stalled:{}", uuid::Uuid::new_v4())).unwrap()
-}
-
-/// Runs `call`, which must fail with `Error::Unavailable` within `bound`.
-async fn unavailable_within<T: Debug>(
-    bound: Duration,
-    what: &str,
-    call: impl Future<Output = Result<T>>,
-) {
-    let started = Instant::now();
-    let result = tokio::time::timeout(HANG, call)
-        .await
-        .unwrap_or_else(|_| panic!("{what} hung for {HANG:?}"));
-    let elapsed = started.elapsed();
-    assert!(
-        matches!(result, Err(Error::Unavailable { .. })),
-        "{what}: expected Unavailable, got {result:?}"
-    );
-    assert!(
-        elapsed < bound + MARGIN,
-        "{what} took {elapsed:?}, past the {bound:?} bound"
-    );
-}
-
-async fn unavailable_in_time<T: Debug>(what: &str, call: impl Future<Output = Result<T>>) {
-    unavailable_within(BOUND, what, call).await;
-}
-
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-/// Every method of the trait, each of which must be `Unavailable` within the
-/// bound; `token` is the claim `extend`, `complete` and `release` present.
-async fn every_call_unavailable_in_time(
-    store: &dyn IdempotencyStore,
-    key: &StoreKey,
-    token: &LeaseToken,
-) {
-    unavailable_in_time("find", store.find(key)).await;
-    unavailable_in_time("exists", store.exists(key)).await;
-    unavailable_in_time("store", store.store(key, "v".into(), HOUR)).await;
-    unavailable_in_time("remove", store.remove(key)).await;
-    unavailable_in_time("claim", store.claim(key, "p".into(), HOUR)).await;
-    unavailable_in_time("extend", store.extend(key, token, HOUR)).await;
-    unavailable_in_time("complete", store.complete(key, token, "v".into(), HOUR)).await;
-    unavailable_in_time("release", store.release(key, token)).await;
-}
-
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-/// Three times more calls at once than the pool has connections (10):
-/// waiting for one counts against the same bound.
-async fn crowd_unavailable_in_time<S: IdempotencyStore + Clone + 'static>(store: &S) {
-    let mut calls = JoinSet::new();
-    for _ in 0..30 {
-        let store = store.clone();
-        calls.spawn(async move {
-            unavailable_in_time("a crowded find", store.find(&fresh_key())).await;
-        });
-    }
-    while let Some(done) = calls.join_next().await {
-        done.unwrap();
-    }
-}
-
-/// A fresh key goes through claim, extend and complete: the store works,
-/// after at most a few seconds of transient failures.
-async fn works_again(store: &dyn IdempotencyStore) {
-    let key = fresh_key();
-    let started = Instant::now();
-    let claim = loop {
-        match store.claim(&key, "p".into(), HOUR).await {
-            Ok(claim) => break claim,
-            Err(e) if e.is_transient() && started.elapsed() < Duration::from_secs(10) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("the store did not come back: {e:?}"),
-        }
-    };
-    let Claim::Acquired(token) = claim else {
-        panic!("a fresh key was taken");
-    };
-    store.extend(&key, &token, HOUR).await.unwrap();
-    store
-        .complete(&key, &token, "done".into(), HOUR)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.find(&key).await.unwrap().as_deref(),
-        Some(&b"done"[..])
-    );
-}
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod relay {
@@ -257,139 +127,112 @@ mod relay {
     }
 }
 
-#[cfg(feature = "postgres")]
-mod postgres {
-    use idem_sql::{PostgresConfig, PostgresStore};
+/// Stamps the stall tests of a network backend, in a module named for it:
+/// the store's config and store types, the URL of a silent server (`{}` is
+/// its address) and the variable naming a real server.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+macro_rules! network_backend_tests {
+    ($backend:ident, $Config:ident, $Store:ident, $silent_url:literal, $env:literal) => {
+        mod $backend {
+            use idem_conformance::stall::SilentServer;
+            use idem_core::{LeaseToken, StoreKey};
+            use idem_sql::{$Config, $Store};
 
-    use super::*;
+            use super::*;
 
-    fn config(url: &str) -> PostgresConfig {
-        PostgresConfig::from_url(url)
-            .unwrap()
-            .with_operation_timeout(BOUND)
-            .with_connect_timeout(BOUND)
-    }
+            /// Three times more calls at once than the pool has connections
+            /// (10).
+            const CROWD: usize = 30;
+            /// The default operation timeout of the SQL stores.
+            const DEFAULT_BOUND: Duration = Duration::from_secs(10);
 
-    fn silent_url(silent: &Silent) -> String {
-        format!("postgres://postgres:pw@127.0.0.1:{}/test", silent.port)
-    }
+            fn config(url: &str) -> $Config {
+                $Config::from_url(url)
+                    .unwrap()
+                    .with_operation_timeout(BOUND)
+                    .with_connect_timeout(BOUND)
+            }
 
-    #[tokio::test]
-    async fn a_silent_server_is_unavailable_within_the_operation_timeout() {
-        let silent = Silent::start().await;
-        let store = PostgresStore::connect_lazy(config(&silent_url(&silent))).unwrap();
-        every_call_unavailable_in_time(&store, &fresh_key(), &LeaseToken::generate()).await;
-        crowd_unavailable_in_time(&store).await;
-        let store =
-            PostgresStore::connect_lazy(config(&silent_url(&silent)).with_migrations(false))
-                .unwrap();
-        every_call_unavailable_in_time(&store, &fresh_key(), &LeaseToken::generate()).await;
-    }
+            fn silent_url(silent: &SilentServer) -> String {
+                format!($silent_url, silent.addr())
+            }
 
-    #[tokio::test]
-    async fn the_default_operation_timeout_bounds_a_silent_server() {
-        let silent = Silent::start().await;
-        let config = PostgresConfig::from_url(&silent_url(&silent)).unwrap();
-        let store = PostgresStore::connect_lazy(config).unwrap();
-        unavailable_within(Duration::from_secs(10), "find", store.find(&fresh_key())).await;
-    }
+            /// Every method of the trait, then a crowd of calls: each is
+            /// `Unavailable` within the bound.
+            async fn all_unavailable_in_time(store: &$Store, key: &StoreKey, token: &LeaseToken) {
+                stall::every_call_unavailable_within(store, key, token, BOUND).await;
+                stall::crowd_unavailable_within(store, CROWD, BOUND).await;
+            }
 
-    #[tokio::test]
-    async fn connect_to_a_silent_server_is_unavailable_within_the_connect_timeout() {
-        let silent = Silent::start().await;
-        unavailable_in_time(
-            "connect",
-            PostgresStore::connect(config(&silent_url(&silent))),
-        )
-        .await;
-    }
+            #[tokio::test]
+            async fn a_silent_server_is_unavailable_within_the_operation_timeout() {
+                let silent = SilentServer::start().await.unwrap();
+                let token = LeaseToken::generate();
+                let store = $Store::connect_lazy(config(&silent_url(&silent))).unwrap();
+                all_unavailable_in_time(&store, &fresh_key(), &token).await;
+                let unmigrated = config(&silent_url(&silent)).with_migrations(false);
+                let store = $Store::connect_lazy(unmigrated).unwrap();
+                all_unavailable_in_time(&store, &fresh_key(), &token).await;
+            }
 
-    #[tokio::test]
-    async fn a_server_that_stalls_mid_session_is_unavailable_within_the_operation_timeout() {
-        let Ok(url) = std::env::var("IDEM_TEST_POSTGRES_URL") else {
-            return idem_conformance::skip("postgres", "IDEM_TEST_POSTGRES_URL is not set")
-                .unwrap_or(());
-        };
-        let (_, upstream) = relay::through(&url, 0);
-        let relay = relay::Relay::start(upstream).await;
-        let (via, _) = relay::through(&url, relay.port);
-        let store = PostgresStore::connect(config(&via)).await.unwrap();
-        let key = fresh_key();
-        let Claim::Acquired(token) = store.claim(&key, "p".into(), HOUR).await.unwrap() else {
-            panic!("a fresh key was taken");
-        };
+            #[tokio::test]
+            async fn the_default_operation_timeout_bounds_a_silent_server() {
+                let silent = SilentServer::start().await.unwrap();
+                let config = $Config::from_url(&silent_url(&silent)).unwrap();
+                let store = $Store::connect_lazy(config).unwrap();
+                stall::unavailable_within(DEFAULT_BOUND, "find", store.find(&fresh_key())).await;
+            }
 
-        relay.freeze();
-        every_call_unavailable_in_time(&store, &key, &token).await;
-        crowd_unavailable_in_time(&store).await;
-        relay.thaw();
-        works_again(&store).await;
-    }
+            #[tokio::test]
+            async fn connect_to_a_silent_server_is_unavailable_within_the_connect_timeout() {
+                let silent = SilentServer::start().await.unwrap();
+                let connect = $Store::connect(config(&silent_url(&silent)));
+                stall::unavailable_within(BOUND, "connect", connect).await;
+            }
+
+            #[tokio::test]
+            async fn a_server_that_stalls_mid_session_is_unavailable_within_the_operation_timeout()
+            {
+                let Ok(url) = std::env::var($env) else {
+                    let reason = concat!($env, " is not set");
+                    return idem_conformance::skip(stringify!($backend), reason).unwrap_or(());
+                };
+                let (_, upstream) = relay::through(&url, 0);
+                let relay = relay::Relay::start(upstream).await;
+                let (via, _) = relay::through(&url, relay.port);
+                let store = $Store::connect(config(&via)).await.unwrap();
+                let key = fresh_key();
+                let Claim::Acquired(token) = store.claim(&key, "p".into(), HOUR).await.unwrap()
+                else {
+                    panic!("a fresh key was taken");
+                };
+
+                relay.freeze();
+                all_unavailable_in_time(&store, &key, &token).await;
+                relay.thaw();
+                stall::works_again(&store, COMEBACK).await;
+            }
+        }
+    };
 }
+
+#[cfg(feature = "postgres")]
+network_backend_tests!(
+    postgres,
+    PostgresConfig,
+    PostgresStore,
+    "postgres://postgres:pw@{}/test",
+    "IDEM_TEST_POSTGRES_URL"
+);
 
 #[cfg(feature = "mysql")]
-mod mysql {
-    use idem_sql::{MySqlConfig, MySqlStore};
-
-    use super::*;
-
-    fn config(url: &str) -> MySqlConfig {
-        MySqlConfig::from_url(url)
-            .unwrap()
-            .with_operation_timeout(BOUND)
-            .with_connect_timeout(BOUND)
-    }
-
-    fn silent_url(silent: &Silent) -> String {
-        format!("mysql://root:pw@127.0.0.1:{}/test", silent.port)
-    }
-
-    #[tokio::test]
-    async fn a_silent_server_is_unavailable_within_the_operation_timeout() {
-        let silent = Silent::start().await;
-        let store = MySqlStore::connect_lazy(config(&silent_url(&silent))).unwrap();
-        every_call_unavailable_in_time(&store, &fresh_key(), &LeaseToken::generate()).await;
-        crowd_unavailable_in_time(&store).await;
-        let store =
-            MySqlStore::connect_lazy(config(&silent_url(&silent)).with_migrations(false)).unwrap();
-        every_call_unavailable_in_time(&store, &fresh_key(), &LeaseToken::generate()).await;
-    }
-
-    #[tokio::test]
-    async fn the_default_operation_timeout_bounds_a_silent_server() {
-        let silent = Silent::start().await;
-        let config = MySqlConfig::from_url(&silent_url(&silent)).unwrap();
-        let store = MySqlStore::connect_lazy(config).unwrap();
-        unavailable_within(Duration::from_secs(10), "find", store.find(&fresh_key())).await;
-    }
-
-    #[tokio::test]
-    async fn connect_to_a_silent_server_is_unavailable_within_the_connect_timeout() {
-        let silent = Silent::start().await;
-        unavailable_in_time("connect", MySqlStore::connect(config(&silent_url(&silent)))).await;
-    }
-
-    #[tokio::test]
-    async fn a_server_that_stalls_mid_session_is_unavailable_within_the_operation_timeout() {
-        let Ok(url) = std::env::var("IDEM_TEST_MYSQL_URL") else {
-            return idem_conformance::skip("mysql", "IDEM_TEST_MYSQL_URL is not set").unwrap_or(());
-        };
-        let (_, upstream) = relay::through(&url, 0);
-        let relay = relay::Relay::start(upstream).await;
-        let (via, _) = relay::through(&url, relay.port);
-        let store = MySqlStore::connect(config(&via)).await.unwrap();
-        let key = fresh_key();
-        let Claim::Acquired(token) = store.claim(&key, "p".into(), HOUR).await.unwrap() else {
-            panic!("a fresh key was taken");
-        };
-
-        relay.freeze();
-        every_call_unavailable_in_time(&store, &key, &token).await;
-        crowd_unavailable_in_time(&store).await;
-        relay.thaw();
-        works_again(&store).await;
-    }
-}
+network_backend_tests!(
+    mysql,
+    MySqlConfig,
+    MySqlStore,
+    "mysql://root:pw@{}/test",
+    "IDEM_TEST_MYSQL_URL"
+);
 
 #[cfg(feature = "sqlite")]
 mod sqlite {
@@ -421,16 +264,22 @@ mod sqlite {
         let started = Instant::now();
         assert!(store.find(&key).await.unwrap().is_some());
         assert!(store.exists(&key).await.unwrap());
-        assert!(started.elapsed() < BOUND + MARGIN);
-        unavailable_in_time("store", store.store(&key, "v".into(), HOUR)).await;
-        unavailable_in_time("remove", store.remove(&key)).await;
-        unavailable_in_time("claim", store.claim(&fresh_key(), "p".into(), HOUR)).await;
-        unavailable_in_time("extend", store.extend(&key, &token, HOUR)).await;
-        unavailable_in_time("complete", store.complete(&key, &token, "v".into(), HOUR)).await;
-        unavailable_in_time("release", store.release(&key, &token)).await;
+        assert!(started.elapsed() < BOUND + stall::SLACK);
+        stall::unavailable_within(BOUND, "store", store.store(&key, "v".into(), HOUR)).await;
+        stall::unavailable_within(BOUND, "remove", store.remove(&key)).await;
+        stall::unavailable_within(BOUND, "claim", store.claim(&fresh_key(), "p".into(), HOUR))
+            .await;
+        stall::unavailable_within(BOUND, "extend", store.extend(&key, &token, HOUR)).await;
+        stall::unavailable_within(
+            BOUND,
+            "complete",
+            store.complete(&key, &token, "v".into(), HOUR),
+        )
+        .await;
+        stall::unavailable_within(BOUND, "release", store.release(&key, &token)).await;
 
         locker.execute("ROLLBACK").await.unwrap();
         locker.close().await.unwrap();
-        works_again(&store).await;
+        stall::works_again(&store, COMEBACK).await;
     }
 }

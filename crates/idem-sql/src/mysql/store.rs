@@ -39,7 +39,7 @@ use crate::time::ttl_micros;
 #[derive(Clone)]
 pub struct MySqlStore(SqlStore<MySql>);
 
-forward_to_sql_store!(MySqlStore);
+forward_to_sql_store!(MySqlStore, sqlx::MySql);
 
 impl MySqlStore {
     /// Connects and, unless turned off, creates the table and its expiry
@@ -110,6 +110,21 @@ impl Dialect for MySql {
     const CLAIM: ClaimReply<sqlx::MySql> =
         ClaimReply::ReadAfter(|done: &MySqlQueryResult| done.last_insert_id() == 1);
     const DEADLOCK_RETRIES: u32 = 5;
+
+    /// ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK (by number: their SQLSTATEs
+    /// are HY000 and 40001).
+    fn lock_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
+        crate::error::is_busy_mysql(error)
+    }
+
+    /// `innodb_lock_wait_timeout`, in whole seconds (at least one), for the
+    /// session: the connection keeps it until the next transactional run
+    /// sets it again (the store's own statements are bounded by the
+    /// operation timeout anyway).
+    fn lock_wait(wait: Duration) -> String {
+        let seconds = wait.as_millis().div_ceil(1000).max(1);
+        format!("SET SESSION innodb_lock_wait_timeout = {seconds}")
+    }
 
     fn settings(config: &MySqlConfig) -> &Settings {
         &config.settings

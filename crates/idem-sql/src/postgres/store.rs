@@ -39,7 +39,7 @@ use crate::time::ttl_micros;
 #[derive(Clone)]
 pub struct PostgresStore(SqlStore<Postgres>);
 
-forward_to_sql_store!(PostgresStore);
+forward_to_sql_store!(PostgresStore, sqlx::Postgres);
 
 impl PostgresStore {
     /// Connects and, unless turned off, creates the table and its expiry
@@ -109,6 +109,16 @@ impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
     const CLAIM: ClaimReply<sqlx::Postgres> = ClaimReply::Returning;
     const MIGRATION_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtext($1))");
+
+    /// lock_not_available (lock_timeout), deadlock_detected.
+    fn lock_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
+        matches!(error.code().as_deref(), Some("55P03" | "40P01"))
+    }
+
+    /// `lock_timeout`, for this transaction only.
+    fn lock_wait(wait: Duration) -> String {
+        format!("SET LOCAL lock_timeout = '{}ms'", wait.as_millis().max(1))
+    }
 
     fn settings(config: &PostgresConfig) -> &Settings {
         &config.settings

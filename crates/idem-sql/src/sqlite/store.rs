@@ -38,7 +38,7 @@ use crate::time::ttl_millis;
 #[derive(Clone)]
 pub struct SqliteStore(SqlStore<Sqlite>);
 
-forward_to_sql_store!(SqliteStore);
+forward_to_sql_store!(SqliteStore, sqlx::Sqlite);
 
 impl SqliteStore {
     /// Opens the database and, unless turned off, creates the table and its
@@ -103,6 +103,16 @@ impl Dialect for Sqlite {
 
     const BACKEND: &'static str = "sqlite";
     const CLAIM: ClaimReply<sqlx::Sqlite> = ClaimReply::Returning;
+
+    /// SQLITE_BUSY, SQLITE_LOCKED.
+    fn lock_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
+        matches!(error.code().as_deref(), Some("5" | "6"))
+    }
+
+    /// The connection's busy timeout: SQLite locks the whole database.
+    fn lock_wait(wait: Duration) -> String {
+        format!("PRAGMA busy_timeout = {}", wait.as_millis().max(1))
+    }
 
     fn settings(config: &SqliteConfig) -> &Settings {
         &config.settings

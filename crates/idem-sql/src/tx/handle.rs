@@ -70,13 +70,17 @@ impl<DB: Database> Deref for IdempotentTx<DB> {
     type Target = DB::Connection;
 
     fn deref(&self) -> &DB::Connection {
-        self.tx.as_ref().expect("the transaction is only taken on drop")
+        self.tx
+            .as_ref()
+            .expect("the transaction is only taken on drop")
     }
 }
 
 impl<DB: Database> DerefMut for IdempotentTx<DB> {
     fn deref_mut(&mut self) -> &mut DB::Connection {
-        self.tx.as_mut().expect("the transaction is only taken on drop")
+        self.tx
+            .as_mut()
+            .expect("the transaction is only taken on drop")
     }
 }
 

@@ -57,3 +57,4 @@ pub(crate) mod extra;
 pub(crate) mod pg_proxy;
 pub(crate) mod server;
 pub(crate) mod statements;
+pub(crate) mod tx;

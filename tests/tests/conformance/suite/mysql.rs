@@ -141,3 +141,30 @@ mod extra {
         store.drop_table(&table).await;
     }
 }
+
+/// The transactional mode: claim, writes and response in one transaction.
+mod tx {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use idem_sql::{MySqlStore, sqlx::MySql};
+
+    use crate::sql_support::fresh_table;
+    use crate::sql_support::server::{open, url};
+    use crate::sql_support::tx::{TxSubject, tx_cases};
+
+    async fn subject() -> Option<Arc<TxSubject<MySql>>> {
+        let url = url::<MySqlStore>()?;
+        let store = open::<MySqlStore>(&url, &fresh_table(), 80).await;
+        let subject = TxSubject {
+            engine: store.transactional(),
+            pool: store.pool().clone(),
+            table: fresh_table(),
+            kill: Some(("SELECT CAST(CONNECTION_ID() AS SIGNED)", "KILL {}")),
+        };
+        subject.create_table().await;
+        Some(Arc::new(subject))
+    }
+
+    tx_cases!(subject, Duration::from_secs(1));
+}

@@ -120,3 +120,33 @@ mod extra {
         store.drop_table(&table).await;
     }
 }
+
+/// The transactional mode: claim, writes and response in one transaction.
+mod tx {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use idem_sql::{PostgresStore, sqlx::Postgres};
+
+    use crate::sql_support::fresh_table;
+    use crate::sql_support::server::{open, url};
+    use crate::sql_support::tx::{TxSubject, tx_cases};
+
+    async fn subject() -> Option<Arc<TxSubject<Postgres>>> {
+        let url = url::<PostgresStore>()?;
+        let store = open::<PostgresStore>(&url, &fresh_table(), 80).await;
+        let subject = TxSubject {
+            engine: store.transactional(),
+            pool: store.pool().clone(),
+            table: fresh_table(),
+            kill: Some((
+                "SELECT pg_backend_pid()::int8",
+                "SELECT pg_terminate_backend({})",
+            )),
+        };
+        subject.create_table().await;
+        Some(Arc::new(subject))
+    }
+
+    tx_cases!(subject, Duration::from_millis(300));
+}

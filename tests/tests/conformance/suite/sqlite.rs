@@ -129,3 +129,36 @@ mod extra {
         assert_eq!(count_statements(store, &table).await, (2, 1));
     }
 }
+
+/// The transactional mode: claim, writes and response in one transaction,
+/// on a database file of its own per case.
+mod tx {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use idem_sql::{SqliteConfig, SqliteStore, sqlx::Sqlite};
+
+    use crate::sql_support::tx::{TxSubject, tx_cases};
+
+    async fn subject() -> Option<Arc<TxSubject<Sqlite>>> {
+        let dir = tempfile::Builder::new()
+            .prefix("idem-sqlite-tx-")
+            .tempdir()
+            .expect("a temporary directory")
+            .keep();
+        let config = SqliteConfig::file(dir.join("tx.db")).with_max_connections(16);
+        let store = SqliteStore::connect(config)
+            .await
+            .expect("open the SQLite file");
+        let subject = TxSubject {
+            engine: store.transactional(),
+            pool: store.pool().clone(),
+            table: "payments".to_owned(),
+            kill: None,
+        };
+        subject.create_table().await;
+        Some(Arc::new(subject))
+    }
+
+    tx_cases!(subject, Duration::from_millis(300));
+}
