@@ -1,5 +1,6 @@
 //! `cargo xtask ci`: everything CI checks, in the order a person would:
-//! fmt, clippy, the tests, the demo under compose, the conformance table.
+//! fmt, clippy, the tests, the demo under compose, the conformance table,
+//! the chaos table.
 
 use crate::conformance::{Selection, needed_kinds};
 use crate::servers::Servers;
@@ -28,7 +29,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // that need one (the facade's, the demo's) and the conformance suite
     // share them; they are removed when `servers` is dropped.
     let selection = Selection::all()?;
-    let servers = Servers::start(&needed_kinds(selection.backends()));
+    let (chaos, left_out) = crate::chaos::Selection::for_ci();
+    let mut kinds = needed_kinds(selection.backends());
+    kinds.extend(chaos.kinds());
+    kinds.sort();
+    kinds.dedup();
+    let servers = Servers::start(&kinds);
     // The conformance targets run below, once, with their table.
     run_step(
         "cargo test (unit, integration and doc tests)",
@@ -50,5 +56,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     } else {
         eprintln!("\n*** SKIPPED demo-compose: no Docker engine answers (it did NOT run) ***");
     }
-    crate::conformance::run_with(&selection, &servers)
+    let conformance = crate::conformance::run_with(&selection, &servers);
+    // The fault-injection table last; it pauses and restarts the servers,
+    // so it runs once the conformance suite is done with them.
+    eprintln!("\n==> cargo xtask chaos");
+    eprintln!("*** NOT RUN in CI: {left_out} ***");
+    let chaos = crate::chaos::run_with(&chaos, &servers);
+    match (conformance, chaos) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Err(a), Err(b)) => Err(format!("{a}\n{b}")),
+    }
 }

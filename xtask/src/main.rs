@@ -1,10 +1,12 @@
 //! Project tasks for idem: `cargo xtask ci`, `cargo xtask conformance`,
-//! `cargo xtask images`, `cargo xtask servers`, `cargo xtask demo-compose`.
+//! `cargo xtask chaos`, `cargo xtask images`, `cargo xtask servers`,
+//! `cargo xtask demo-compose`.
 //!
 //! Thin on purpose: it calls `$CARGO` and reads what the tests print.
 
 mod backends;
 mod bench;
+mod chaos;
 mod ci;
 mod conformance;
 mod demo;
@@ -21,8 +23,16 @@ tasks:
   conformance [--backend NAME ...] [--require NAME ...]
       run the conformance suite on every backend (or those named) and print a
       table; a skipped --require'd backend fails the run (IDEM_REQUIRE adds to it)
-  ci  fmt check, clippy with warnings denied, every test, then conformance,
-      with the servers in containers (testcontainers) for the whole run
+  ci  fmt check, clippy with warnings denied, every test, then conformance
+      and chaos, with the servers in containers (testcontainers) for the
+      whole run
+  chaos [--backend NAME ...] [--fault NAME ...] [--keys N] [--apps N]
+        [--copies N]
+      fault injection (tests/chaos): app processes over one shared store
+      (redis, redis-cluster, postgres, mysql, sqlite), each fault (kill,
+      pause, cut, reset, restart, sigterm) while requests are in flight, a
+      checker over what ran, a table, and the self-test (pause with
+      completion retries off must show violations)
   images [--force]
       build the local server images from Debian's packages (for machines that
       reach no container registry); images that exist are kept
@@ -41,6 +51,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("conformance") => conformance::run(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
+        Some("chaos") => chaos::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("images") => images::run(&args[1..]),
         Some("servers") => servers::run(&args[1..]),

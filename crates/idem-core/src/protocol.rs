@@ -182,10 +182,10 @@ impl Idempotency {
 
     /// How long, at most, the caller waits after its handler ran while the
     /// engine stores the result (or releases the key) through transient store
-    /// errors, retrying with backoff; never past the claim's lease, after
-    /// which the token is refused anyway. 10 s by default; zero means one
-    /// attempt, as a store blip then loses the result (and a retry runs the
-    /// handler again once the lease ends).
+    /// errors, retrying with backoff. The lease is renewed meanwhile; once it
+    /// is lost the store refuses the token and the attempts end at once.
+    /// 10 s by default; zero means one attempt, as a store blip then loses
+    /// the result (and a retry runs the handler again once the lease ends).
     ///
     /// # Examples
     /// ```
@@ -251,23 +251,15 @@ impl Idempotency {
         let lease = Lease::new(&*self.store, key, &token, self.lease, claimed_at);
 
         let run = AssertUnwindSafe(handler(lease.signal())).catch_unwind();
-        let renew = async {
-            if let Some(every) = self.renew_interval() {
-                lease.renew_every(every).await;
-            }
-            std::future::pending::<Infallible>().await
-        };
-        let done = match future::select(pin!(run), pin!(renew)).await {
-            Either::Left((done, _)) => done,
-            Either::Right((never, _)) => match never {},
-        };
+        let done = self.renewing(&lease, run).await;
         let (value, completion) = match done {
             Ok(done) => done,
             Err(panic) => {
                 if !lease.was_refused() {
                     let release = || self.store.release(key, &token);
-                    let deadline = self.settle_deadline(&lease);
-                    if let Err(error) = settle::until(deadline, "release", release).await {
+                    let deadline = self.settle_deadline();
+                    let released = settle::until(deadline, "release", release);
+                    if let Err(error) = self.renewing(&lease, released).await {
                         tracing::warn!(%key, %error, "could not release the key after the handler panicked");
                     }
                 }
@@ -286,21 +278,23 @@ impl Idempotency {
             Completion::Keep(response) => RecordState::Completed(response),
             Completion::KeepNotRetained { status } => RecordState::CompletedNotRetained { status },
             Completion::Release => {
-                let deadline = self.settle_deadline(&lease);
+                let deadline = self.settle_deadline();
                 let release = || self.store.release(key, &token);
-                if let Err(error) = settle::until(deadline, "release", release).await {
+                let released = settle::until(deadline, "release", release);
+                if let Err(error) = self.renewing(&lease, released).await {
                     tracing::warn!(%key, %error, "the key could not be released; a retry runs once its lease ends");
                 }
                 return Ok(Outcome::Released(value));
             }
         };
         let bytes = Record::new(fingerprint, state, self.retention).encode();
-        let deadline = self.settle_deadline(&lease);
+        let deadline = self.settle_deadline();
         let complete = || {
             self.store
                 .complete(key, &token, bytes.clone(), self.retention)
         };
-        match settle::until(deadline, "complete", complete).await {
+        let completed = settle::until(deadline, "complete", complete);
+        match self.renewing(&lease, completed).await {
             Ok(()) => Ok(Outcome::Executed(value)),
             Err(Error::LeaseLost) => {
                 tracing::error!(%key, event = "completion_lost", "the lease ran out before the handler's result was kept; a retry may run the handler again");
@@ -320,9 +314,26 @@ impl Idempotency {
     }
 
     /// Until when settling a claim is worth trying: the completion bound
-    /// from now, and never past the lease (the token is refused after it).
-    fn settle_deadline(&self, lease: &Lease<'_>) -> Instant {
-        (Instant::now() + self.completion_bound).min(lease.ends())
+    /// from now. The lease is renewed meanwhile, so a store that comes back
+    /// slowly after a blip still gets the result; once the lease is lost the
+    /// store refuses the token, which ends the attempts at once.
+    fn settle_deadline(&self) -> Instant {
+        Instant::now() + self.completion_bound
+    }
+
+    /// Runs `work` (the handler, then storing its result) while renewing the
+    /// lease, if renewal is on.
+    async fn renewing<F: Future>(&self, lease: &Lease<'_>, work: F) -> F::Output {
+        let renew = async {
+            if let Some(every) = self.renew_interval() {
+                lease.renew_every(every).await;
+            }
+            std::future::pending::<Infallible>().await
+        };
+        match future::select(pin!(work), pin!(renew)).await {
+            Either::Left((done, _)) => done,
+            Either::Right((never, _)) => match never {},
+        }
     }
 
     fn existing<T>(&self, bytes: &bytes::Bytes, fingerprint: Fingerprint) -> Result<Outcome<T>> {

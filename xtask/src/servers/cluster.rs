@@ -31,8 +31,12 @@ struct Cluster {
     _network: Network,
 }
 
-/// Starts the cluster and returns it (to be kept alive) with its URL.
-pub(super) fn start(image: &str) -> Result<(Box<dyn Any + Send>, String), String> {
+/// A started cluster: the value that keeps it alive, its nodes' container
+/// ids, and its URL.
+pub(super) type Started = (Box<dyn Any + Send>, Vec<String>, String);
+
+/// Starts the cluster.
+pub(super) fn start(image: &str) -> Result<Started, String> {
     prune_networks();
     let network = Network::create(&format!("idem-redis-cluster-{}", std::process::id()))?;
     let mut nodes = Vec::new();
@@ -67,11 +71,12 @@ pub(super) fn start(image: &str) -> Result<(Box<dyn Any + Send>, String), String
     exec(&nodes[0], &create)?;
     wait_until_ok(&nodes)?;
     let url = format!("redis+cluster://{}", addrs.join(","));
+    let ids = nodes.iter().map(|n| n.id().to_owned()).collect();
     let cluster = Cluster {
         _nodes: nodes,
         _network: network,
     };
-    Ok((Box::new(cluster), url))
+    Ok((Box::new(cluster), ids, url))
 }
 
 /// Waits until every node reports `cluster_state:ok` (slots assigned and

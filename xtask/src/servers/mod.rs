@@ -157,6 +157,9 @@ impl Kind {
 struct Server {
     url: String,
     source: String,
+    /// The ids of its containers (none for an env URL), for the faults of
+    /// `cargo xtask chaos` (pause, restart).
+    ids: Vec<String>,
     _container: Option<Box<dyn Any + Send>>,
 }
 
@@ -201,6 +204,16 @@ impl Servers {
         }
     }
 
+    /// The URL of `kind`'s server and the ids of its containers (none when
+    /// it came from an env URL), or why there is none.
+    pub(crate) fn server(&self, kind: Kind) -> Result<(String, Vec<String>), String> {
+        match self.servers.iter().find(|(k, _)| *k == kind) {
+            Some((_, Ok(server))) => Ok((server.url.clone(), server.ids.clone())),
+            Some((_, Err(reason))) => Err(reason.clone()),
+            None => Err(format!("{} was not started for this run", kind.name())),
+        }
+    }
+
     /// The URL variables for the test processes of this run.
     pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         self.servers
@@ -238,6 +251,7 @@ fn provide(kind: Kind, engine: Option<&str>) -> Result<Server, String> {
         return Ok(Server {
             url,
             source: format!("env URL ({var})"),
+            ids: Vec::new(),
             _container: None,
         });
     }
@@ -252,15 +266,16 @@ fn provide(kind: Kind, engine: Option<&str>) -> Result<Server, String> {
         kind.name()
     );
     if kind == Kind::RedisCluster {
-        let (nodes, url) = cluster::start(&image)
+        let (nodes, ids, url) = cluster::start(&image)
             .map_err(|e| format!("{var} is not set and the cluster could not be started: {e}"))?;
         return Ok(Server {
             url,
             source: format!("testcontainers (3 x {image})"),
+            ids,
             _container: Some(nodes),
         });
     }
-    let (container, port) = match kind {
+    let (container, id, port) = match kind {
         Kind::Redis | Kind::RedisCluster => start_container(kind, Redis::default().into()),
         Kind::Postgres => start_container(kind, Postgres::default().into()),
         Kind::Mysql => start_container(kind, Mysql::default().into()),
@@ -270,6 +285,7 @@ fn provide(kind: Kind, engine: Option<&str>) -> Result<Server, String> {
     Ok(Server {
         url: kind.url(port),
         source: format!("testcontainers ({image})"),
+        ids: vec![id],
         _container: Some(container),
     })
 }
@@ -285,16 +301,17 @@ fn image(kind: Kind) -> String {
         })
 }
 
-/// Starts one container and returns it with its loopback port.
+/// Starts one container and returns it with its id and loopback port.
 fn start_container<I: Image + 'static>(
     kind: Kind,
     request: ContainerRequest<I>,
-) -> Result<(Box<dyn Any + Send>, u16), String> {
+) -> Result<(Box<dyn Any + Send>, String, u16), String> {
     let container = prepare(kind, request).start().map_err(|e| e.to_string())?;
     let port = container
         .get_host_port_ipv4(kind.port().tcp())
         .map_err(|e| format!("the container started but its port is unknown: {e}"))?;
-    Ok((Box::new(container), port))
+    let id = container.id().to_owned();
+    Ok((Box::new(container), id, port))
 }
 
 /// The image (official, or the override and its health check), the labels

@@ -1,0 +1,139 @@
+//! The faults, when each applies, and how each is injected.
+
+use std::time::Duration;
+
+use super::apps::Apps;
+use super::store::Store;
+use crate::app::{LEASE, LONG_LEASE};
+use crate::proxy::Proxy;
+
+/// One fault, injected while requests are in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// kill -9 of an app mid-run, then a restart.
+    Kill,
+    /// The store stalled for half the lease (`docker pause`, or a SQLite
+    /// exclusive lock; for Redis Cluster, one master paused).
+    Pause,
+    /// The proxy between apps and store carries nothing for half the lease,
+    /// then resets what was open.
+    Cut,
+    /// The proxy resets every open connection, twice.
+    Reset,
+    /// The store restarted (for Redis Cluster, one master).
+    Restart,
+    /// SIGTERM of an app: it drains and exits, then a restart.
+    Sigterm,
+}
+
+impl Fault {
+    /// Every fault, in table order.
+    pub const ALL: [Fault; 6] = [
+        Fault::Kill,
+        Fault::Pause,
+        Fault::Cut,
+        Fault::Reset,
+        Fault::Restart,
+        Fault::Sigterm,
+    ];
+
+    /// Its name on the command line and in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Kill => "kill",
+            Fault::Pause => "pause",
+            Fault::Cut => "cut",
+            Fault::Reset => "reset",
+            Fault::Restart => "restart",
+            Fault::Sigterm => "sigterm",
+        }
+    }
+
+    /// The fault called `name`.
+    ///
+    /// # Errors
+    /// An unknown name, with the known ones.
+    pub fn from_name(name: &str) -> Result<Fault, String> {
+        Fault::ALL
+            .into_iter()
+            .find(|f| f.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<_> = Fault::ALL.iter().map(|f| f.name()).collect();
+                format!("no fault `{name}`; known: {}", known.join(", "))
+            })
+    }
+
+    /// The apps' lease in its cell: 3 s, but 10 s for a store restart
+    /// (which takes longer than what is left of a 3 s lease).
+    pub fn lease(self) -> Duration {
+        match self {
+            Fault::Restart => LONG_LEASE,
+            _ => LEASE,
+        }
+    }
+
+    /// Why it cannot be injected on `store`, if it cannot.
+    pub fn not_applicable(self, store: &Store) -> Option<String> {
+        match self {
+            Fault::Kill | Fault::Sigterm => None,
+            Fault::Cut | Fault::Reset if !store.proxied() => Some(if store.is_sqlite() {
+                "a file: no connection to cut".into()
+            } else {
+                "the cluster's clients follow the nodes' own addresses".into()
+            }),
+            Fault::Cut | Fault::Reset => None,
+            Fault::Pause if store.is_sqlite() => None,
+            Fault::Restart if store.is_sqlite() => Some("a file: no server to restart".into()),
+            Fault::Pause | Fault::Restart if store.containers.is_empty() => {
+                Some("the server is not a container of this run (env URL)".into())
+            }
+            Fault::Pause | Fault::Restart => None,
+        }
+    }
+
+    /// Injects it (the victim app is app 0).
+    ///
+    /// # Errors
+    /// When it could not be injected, or the apps did not recover.
+    pub async fn inject(
+        self,
+        apps: &mut Apps,
+        store: &Store,
+        proxy: Option<&Proxy>,
+    ) -> Result<(), String> {
+        let half_lease = LEASE / 2;
+        match self {
+            Fault::Kill => {
+                apps.kill(0).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                apps.restart(0).await
+            }
+            Fault::Pause => store.stall(half_lease).await,
+            Fault::Cut => {
+                let proxy = proxy.ok_or("no proxy")?;
+                proxy.cut(true);
+                tokio::time::sleep(half_lease).await;
+                proxy.cut(false);
+                Ok(())
+            }
+            Fault::Reset => {
+                let proxy = proxy.ok_or("no proxy")?;
+                proxy.reset();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                proxy.reset();
+                Ok(())
+            }
+            Fault::Restart => {
+                store.restart().await?;
+                if let Some(proxy) = proxy {
+                    proxy.set_upstream(store.upstream().await?);
+                }
+                Ok(())
+            }
+            Fault::Sigterm => {
+                apps.terminate(0, LEASE + Duration::from_secs(2)).await?;
+                apps.restart(0).await
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The shared store of a run, and what a fault can do to it: its
+//! containers (`docker pause`, a restart), a proxy in front of it, and for
+//! SQLite a connection that holds the database locked.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+/// The store of one backend's run.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// The backend's name.
+    pub backend: String,
+    /// Its URL as given (for SQLite: `sqlite://<file>`).
+    pub url: String,
+    /// Its containers (none when it came from an env URL, or for SQLite).
+    pub containers: Vec<String>,
+}
+
+impl Store {
+    /// Whether it is a SQLite file.
+    pub fn is_sqlite(&self) -> bool {
+        self.backend == "sqlite"
+    }
+
+    /// Whether a proxy can sit in front of it (one server, one address:
+    /// not a cluster, whose clients follow the nodes' own addresses).
+    pub fn proxied(&self) -> bool {
+        !self.is_sqlite() && self.backend != "redis-cluster"
+    }
+
+    /// The port the server listens on inside its container.
+    fn inner_port(&self) -> u16 {
+        match self.backend.as_str() {
+            "postgres" => 5432,
+            "mysql" => 3306,
+            _ => 6379,
+        }
+    }
+
+    /// Where the proxy forwards to: the container's own address on its
+    /// network (it survives a restart, unlike a published port), else the
+    /// URL's host and port.
+    ///
+    /// # Errors
+    /// When neither can be read.
+    pub async fn upstream(&self) -> Result<SocketAddr, String> {
+        if let Some(id) = self.containers.first() {
+            let ip = docker(&[
+                "inspect",
+                "-f",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                id,
+            ])
+            .await?;
+            let ip = ip
+                .split_whitespace()
+                .next()
+                .ok_or(format!("container {id} has no address"))?;
+            return format!("{ip}:{}", self.inner_port())
+                .parse()
+                .map_err(|e| format!("container address `{ip}`: {e}"));
+        }
+        let url = url::Url::parse(&self.url).map_err(|e| format!("the store URL: {e}"))?;
+        let host = url.host_str().ok_or("the store URL has no host")?;
+        let port = url.port().unwrap_or(self.inner_port());
+        tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .next()
+            .ok_or(format!("{host} has no address"))
+    }
+
+    /// The URL with its host and port replaced by `proxy`'s.
+    ///
+    /// # Errors
+    /// When the URL cannot be parsed.
+    pub fn via(&self, proxy: SocketAddr) -> Result<String, String> {
+        let mut url = url::Url::parse(&self.url).map_err(|e| format!("the store URL: {e}"))?;
+        url.set_ip_host(proxy.ip())
+            .map_err(|()| "the store URL takes no host".to_owned())?;
+        url.set_port(Some(proxy.port()))
+            .map_err(|()| "the store URL takes no port".to_owned())?;
+        Ok(url.into())
+    }
+
+    /// Stalls the store for `time`: `docker pause` of its (first)
+    /// container; for SQLite, another connection holding an exclusive lock.
+    ///
+    /// # Errors
+    /// When there is nothing to pause, or docker fails.
+    pub async fn stall(&self, time: Duration) -> Result<(), String> {
+        if self.is_sqlite() {
+            return lock_sqlite(&self.url, time).await;
+        }
+        let id = self.containers.first().ok_or("no container to pause")?;
+        docker(&["pause", id]).await?;
+        tracing::info!(id, "paused");
+        tokio::time::sleep(time).await;
+        docker(&["unpause", id]).await?;
+        tracing::info!(id, "unpaused");
+        Ok(())
+    }
+
+    /// Restarts the store's (first) container, gracefully: its server saves
+    /// what it holds (Redis is told to write its snapshot, as a Redis with
+    /// persistence does on SIGTERM), stops, and starts again.
+    ///
+    /// # Errors
+    /// When there is no container, or docker fails.
+    pub async fn restart(&self) -> Result<(), String> {
+        let id = self.containers.first().ok_or("no container to restart")?;
+        let signal = match self.backend.as_str() {
+            // PostgreSQL's fast shutdown (SIGTERM waits for every client).
+            "postgres" => "INT",
+            "redis" | "redis-cluster" => {
+                docker(&["exec", id, "redis-cli", "config", "set", "save", "3600 1"]).await?;
+                "TERM"
+            }
+            _ => "TERM",
+        };
+        docker(&["kill", "-s", signal, id]).await?;
+        let waited = tokio::time::timeout(Duration::from_secs(20), docker(&["wait", id])).await;
+        waited.map_err(|_| format!("container {id} did not stop within 20 s"))??;
+        docker(&["start", id]).await.map(drop)
+    }
+}
+
+/// Runs the docker CLI; its standard output, or why it failed.
+async fn docker(args: &[&str]) -> Result<String, String> {
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run docker: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "docker {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// Holds an exclusive lock on the SQLite database at `url` for `time`.
+async fn lock_sqlite(url: &str, time: Duration) -> Result<(), String> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect(url)
+        .await
+        .map_err(|e| format!("cannot open {url}: {e}"))?;
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("cannot lock {url}: {e}"))?;
+    tokio::time::sleep(time).await;
+    sqlx::query("COMMIT")
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("cannot unlock {url}: {e}"))?;
+    Ok(())
+}

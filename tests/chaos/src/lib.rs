@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+
+pub mod app;
+pub mod check;
+pub mod driver;
+pub mod history;
+pub mod proxy;
