@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod engine;
 mod error;
 mod fingerprint;
 mod key;
@@ -10,6 +11,7 @@ mod secret;
 mod settle;
 mod store;
 
+pub use engine::Engine;
 pub use error::{BoxError, Error, Result};
 pub use fingerprint::{Fingerprint, FingerprintBuilder};
 pub use key::{

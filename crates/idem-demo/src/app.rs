@@ -8,6 +8,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::routing::{get, post};
 use idem::{IdempotencyStore, StoreConfig};
+use idem_sql::Transactional;
 use idem_tower::{Drain, IdempotencyLayer, Metrics};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -33,12 +34,21 @@ pub struct Stopped {
     pub connections_closed: bool,
 }
 
+/// The idempotency layer, in one of its two modes.
+#[derive(Debug, Clone)]
+enum Layer {
+    /// A lease per claim, on any store.
+    Lease(IdempotencyLayer),
+    /// The payment and its idempotency record in one SQLite transaction.
+    Transactional(IdempotencyLayer<Transactional<sqlx::Sqlite>>),
+}
+
 /// The payments API, ready to serve.
 #[derive(Debug, Clone)]
 pub struct Demo {
     config: Config,
     payments: Payments,
-    layer: IdempotencyLayer,
+    layer: Layer,
     chaos: Chaos,
 }
 
@@ -53,8 +63,16 @@ impl Demo {
     /// demo.serve(listener).await;
     /// # Ok(()) }
     /// ```
+    ///
+    /// Without `--store-url`, the idempotency records are in the payments'
+    /// SQLite file and each payment is one transaction with its record
+    /// (the transactional mode): a crash at any point leaves either the
+    /// payment and its stored response, or neither.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         let store_config = crate::store::store_config(&config.store_url())?;
+        if config.store_url.is_none() {
+            return Self::transactional(config, &store_config).await;
+        }
         let payments = Payments::open(&config.database).await?;
         let store = crate::store::open_store(&store_config)
             .await
@@ -79,30 +97,44 @@ impl Demo {
         Self::assemble(config, payments, store, &StoreConfig::default())
     }
 
+    /// The payments and the idempotency records in one SQLite file, on one
+    /// pool, each payment one transaction with its record.
+    async fn transactional(config: Config, settings: &StoreConfig) -> anyhow::Result<Self> {
+        let store = settings
+            .connect_sqlite()
+            .await
+            .with_context(|| format!("cannot open the database {}", config.database.display()))?;
+        let payments = Payments::on(store.pool().clone()).await?;
+        let engine = store.transactional().with_retention(settings.retention);
+        let layer =
+            Layer::Transactional(configure(IdempotencyLayer::from_engine(engine), settings)?);
+        Ok(Self::with_layer(config, payments, layer))
+    }
+
     fn assemble(
         config: Config,
         payments: Payments,
         store: Arc<dyn IdempotencyStore>,
         settings: &StoreConfig,
     ) -> anyhow::Result<Self> {
-        let key_space = settings
-            .key_space()
-            .context("IDEM_KEY_PREFIX is not a usable key prefix")?;
-        let layer = IdempotencyLayer::new(store)
-            .with_key_space(key_space)
-            .with_key_required(true)
-            .with_scope(|parts: &http::request::Parts| routes::account(&parts.headers).ok())
-            .with_canonical_json(true)
-            .with_body_limit(BODY_LIMIT)
-            .with_lease(settings.lease)
-            .with_retention(settings.retention);
+        let layer = IdempotencyLayer::from_engine(settings.engine_over(store));
+        let layer = Layer::Lease(configure(layer, settings)?);
+        Ok(Self::with_layer(config, payments, layer))
+    }
+
+    fn with_layer(config: Config, payments: Payments, layer: Layer) -> Self {
         let chaos = Chaos::new(config.chaos_drop_rate, config.chaos_mode);
-        Ok(Self {
+        Self {
             config,
             payments,
             layer,
             chaos,
-        })
+        }
+    }
+
+    /// Whether each payment is one transaction with its idempotency record.
+    pub fn is_transactional(&self) -> bool {
+        matches!(self.layer, Layer::Transactional(_))
     }
 
     /// The routes with the idempotency layer, without chaos.
@@ -113,8 +145,11 @@ impl Demo {
         };
         let payments = Router::new()
             .route("/payments", post(routes::create).get(routes::list))
-            .route("/payments/{id}", get(routes::show))
-            .route_layer(self.layer.clone());
+            .route("/payments/{id}", get(routes::show));
+        let payments = match &self.layer {
+            Layer::Lease(layer) => payments.route_layer(layer.clone()),
+            Layer::Transactional(layer) => payments.route_layer(layer.clone()),
+        };
         Router::new()
             .merge(payments)
             .route("/healthz", get(routes::healthz))
@@ -129,12 +164,18 @@ impl Demo {
 
     /// The idempotency layer's shutdown handle.
     pub fn drain(&self) -> Drain {
-        self.layer.drain()
+        match &self.layer {
+            Layer::Lease(layer) => layer.drain(),
+            Layer::Transactional(layer) => layer.drain(),
+        }
     }
 
     /// The layer's counters (executed, replayed, in flight, mismatch, errors).
     pub fn metrics(&self) -> Arc<Metrics> {
-        self.layer.metrics()
+        match &self.layer {
+            Layer::Lease(layer) => layer.metrics(),
+            Layer::Transactional(layer) => layer.metrics(),
+        }
     }
 
     /// The chaos option's state (how many responses were lost).
@@ -207,4 +248,20 @@ impl Demo {
             connections_closed,
         }
     }
+}
+
+/// The demo's settings of the layer, in either mode.
+fn configure<E: idem_core::Engine>(
+    layer: IdempotencyLayer<E>,
+    settings: &StoreConfig,
+) -> anyhow::Result<IdempotencyLayer<E>> {
+    let key_space = settings
+        .key_space()
+        .context("IDEM_KEY_PREFIX is not a usable key prefix")?;
+    Ok(layer
+        .with_key_space(key_space)
+        .with_key_required(true)
+        .with_scope(|parts: &http::request::Parts| routes::account(&parts.headers).ok())
+        .with_canonical_json(true)
+        .with_body_limit(BODY_LIMIT))
 }

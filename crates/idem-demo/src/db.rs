@@ -5,10 +5,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
 };
+use sqlx::{Row, SqliteConnection};
 
 use crate::payment::{NewPayment, Payment};
 
@@ -63,6 +63,12 @@ impl Payments {
             .max_connections(4)
             .connect_with(options)
             .await?;
+        Self::on(pool).await
+    }
+
+    /// The payments on an open pool (the idempotency store's, in the
+    /// transactional mode), creating the table when missing.
+    pub async fn on(pool: SqlitePool) -> Result<Self, sqlx::Error> {
         sqlx::query(SCHEMA).execute(&pool).await?;
         Ok(Self { pool })
     }
@@ -70,6 +76,19 @@ impl Payments {
     /// Makes a payment for `(scope, key)`, unless one exists already.
     pub async fn create(
         &self,
+        scope: &str,
+        key: &str,
+        payment: &NewPayment,
+    ) -> Result<Created, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        Self::create_in(&mut conn, scope, key, payment).await
+    }
+
+    /// [`create`](Self::create) on `conn`: one of the pool's, or a
+    /// transaction's (the request's `IdempotentTx` in the transactional
+    /// mode).
+    pub async fn create_in(
+        conn: &mut SqliteConnection,
         scope: &str,
         key: &str,
         payment: &NewPayment,
@@ -88,7 +107,7 @@ impl Payments {
             .bind(payment.amount.to_string())
             .bind(&payment.currency)
             .bind(&payment.recipient)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *conn)
             .await?;
         if let Some(row) = inserted {
             return Ok(Created::New(decode(&row)?));
@@ -97,7 +116,7 @@ impl Payments {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(scope)
             .bind(key)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *conn)
             .await?;
         Ok(Created::Existing(decode(&row)?))
     }

@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::json;
 
+use idem_sql::IdempotentTx;
+
 use crate::db::{Created, Payments};
 use crate::payment::{InputError, NewPayment, Payment};
 use crate::problem::Problem;
@@ -62,7 +64,15 @@ fn idempotency_key(headers: &HeaderMap) -> Option<String> {
 }
 
 /// `POST /payments`.
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+///
+/// In the transactional mode the payment is written through the request's
+/// transaction (`tx`), which commits with its idempotency record.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    tx: Option<IdempotentTx<sqlx::Sqlite>>,
+    body: Bytes,
+) -> Response {
     let Some(key) = idempotency_key(&headers) else {
         return Problem::new(
             StatusCode::BAD_REQUEST,
@@ -92,7 +102,11 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
     if !state.processing_delay.is_zero() {
         tokio::time::sleep(state.processing_delay).await;
     }
-    match state.payments.create(&scope, &key, &new).await {
+    let made = match tx {
+        Some(mut tx) => Payments::create_in(&mut tx, &scope, &key, &new).await,
+        None => state.payments.create(&scope, &key, &new).await,
+    };
+    match made {
         Ok(Created::New(payment)) => created(StatusCode::CREATED, payment),
         Ok(Created::Existing(payment)) if same(&payment, &new) => created(StatusCode::OK, payment),
         Ok(Created::Existing(payment)) => Problem::new(

@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{alice, http, new_key, pay, problem, replayed, start, start_switchable};
+use support::{alice, http, new_key, pay, problem, replayed, start, start_lease, start_switchable};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn first_post_is_201_and_the_retry_is_a_replay() {
@@ -145,7 +145,19 @@ async fn same_key_other_payload_is_422() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn same_key_while_in_flight_is_409_with_retry_after() {
-    let demo = start(|c| c.processing_delay_ms = 1000).await;
+    // The lease mode answers at once; the transactional one after its lock
+    // wait (2 s), so its payment takes longer than that.
+    for transactional in [false, true] {
+        let demo = if transactional {
+            start(|c| c.processing_delay_ms = 3000).await
+        } else {
+            start_lease(|c| c.processing_delay_ms = 1000).await
+        };
+        in_flight_is_409(&demo).await;
+    }
+}
+
+async fn in_flight_is_409(demo: &support::Running) {
     let key = new_key();
     let first = {
         let (url, key) = (demo.url("/payments"), key.clone());
@@ -160,11 +172,11 @@ async fn same_key_while_in_flight_is_409_with_retry_after() {
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let second = pay(&demo, &key, &alice()).await;
+    let second = pay(demo, &key, &alice()).await;
     assert!(second.headers().contains_key("retry-after"));
     problem(second, 409).await;
     assert_eq!(first.await.unwrap().status(), 201);
-    let third = pay(&demo, &key, &alice()).await;
+    let third = pay(demo, &key, &alice()).await;
     assert!(replayed(&third));
     assert_eq!(demo.payment_rows().await, 1);
 }

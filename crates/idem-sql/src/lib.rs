@@ -31,7 +31,7 @@ pub use postgres::{PostgresConfig, PostgresStore};
 pub use sqlite::{SqliteConfig, SqliteStore};
 pub use table::{DEFAULT_TABLE, MAX_TABLE_LEN};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-pub use tx::{DEFAULT_LOCK_WAIT, IdempotentTx, Transactional};
+pub use tx::{DEFAULT_LOCK_WAIT, IdempotentTx, Transactional, TxSlot};
 
 /// The sqlx this crate is built on, for queries on a store's `pool()`.
 pub use sqlx;

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 use idem_core::{
-    BoxError, Completion, Error, Fingerprint, IdempotencyKey, Outcome, Scope, StoreKey,
+    BoxError, Completion, Engine, Error, Fingerprint, IdempotencyKey, Outcome, Scope, StoreKey,
 };
 use tower_service::Service;
 use tracing::Span;
@@ -21,13 +21,14 @@ use crate::response::{from_stored, mark_replayed, to_stored};
 
 /// A covered request with a key: scope, buffer, fingerprint, then the engine
 /// on a task of its own.
-pub(crate) async fn covered<S, ReqBody, ResBody>(
-    shared: Arc<Shared>,
+pub(crate) async fn covered<S, E, ReqBody, ResBody>(
+    shared: Arc<Shared<E>>,
     inner: S,
     request: Request<ReqBody>,
     key: IdempotencyKey,
 ) -> Result<Response<ResBody>, S::Error>
 where
+    E: Engine,
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
@@ -94,16 +95,19 @@ where
     execute(shared, inner, request, store_key, fp).await
 }
 
-async fn execute<S, ReqBody, ResBody>(
-    shared: Arc<Shared>,
+async fn execute<S, E, ReqBody, ResBody>(
+    shared: Arc<Shared<E>>,
     inner: S,
     request: Request<ReqBody>,
     key: StoreKey,
     fp: Fingerprint,
 ) -> Result<Response<ResBody>, S::Error>
 where
+    E: Engine,
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send + 'static,
     S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
     ResBody: Body + From<Bytes> + Send + 'static,
     ResBody::Data: Send,
     ResBody::Error: Into<BoxError>,
@@ -111,10 +115,11 @@ where
     let mut slot = Some((inner, request));
     let outcome = shared
         .engine
-        .execute(&key, fp, |lease| {
+        .run(&key, fp, |lent| {
             let (inner, mut request) = slot.take().expect("the engine runs the handler once");
-            // The handler may watch it (`Extension<LeaseSignal>` in axum).
-            request.extensions_mut().insert(lease);
+            // What the engine lends the handler: the lease's signal
+            // (`Extension<LeaseSignal>` in axum), or the transaction.
+            request.extensions_mut().insert(lent);
             run_handler(&shared, inner, request)
         })
         .await;
@@ -196,8 +201,8 @@ where
 }
 
 /// Runs the inner service and buffers its response; decides what to keep.
-async fn run_handler<S, ReqBody, ResBody>(
-    shared: &Shared,
+async fn run_handler<S, E, ReqBody, ResBody>(
+    shared: &Shared<E>,
     mut inner: S,
     request: Request<ReqBody>,
 ) -> (Result<Response<ResBody>, S::Error>, Completion)
@@ -239,7 +244,7 @@ where
     (Ok(response), completion)
 }
 
-fn record(shared: &Shared, event: Event) {
+fn record<E>(shared: &Shared<E>, event: Event) {
     shared.metrics.record(event);
     Span::current().record("outcome", event.name());
 }

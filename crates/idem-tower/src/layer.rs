@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, Method, StatusCode, request::Parts};
-use idem_core::{Idempotency, IdempotencyStore, KeySpace};
+use idem_core::{Engine, Idempotency, IdempotencyStore, KeySpace};
 use tower_layer::Layer;
 
 use crate::config::Config;
@@ -14,8 +14,8 @@ use crate::service::IdempotencyService;
 
 /// What every service built by one layer shares.
 #[derive(Debug, Clone)]
-pub(crate) struct Shared {
-    pub(crate) engine: Idempotency,
+pub(crate) struct Shared<E = Idempotency> {
+    pub(crate) engine: E,
     pub(crate) config: Config,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) drain: Drain,
@@ -46,9 +46,14 @@ pub(crate) struct Shared {
 /// let metrics = layer.metrics();
 /// # let _ = (app, metrics);
 /// ```
+///
+/// The layer drives an [`Engine`]: [`Idempotency`] by default (a lease per
+/// claim, on any store), or another, such as a SQL store's transactional
+/// mode ([`from_engine`](Self::from_engine)), in which the handler's own
+/// writes commit with the stored response.
 #[derive(Debug, Clone)]
-pub struct IdempotencyLayer {
-    shared: Arc<Shared>,
+pub struct IdempotencyLayer<E = Idempotency> {
+    shared: Arc<Shared<E>>,
 }
 
 impl IdempotencyLayer {
@@ -67,12 +72,35 @@ impl IdempotencyLayer {
         Self::from_engine(Idempotency::new(store))
     }
 
-    /// A layer over an engine built elsewhere, with its store, lease,
-    /// retention and retry hint; the layer's other settings are the defaults
-    /// of [`new`](Self::new). Use it to share one engine's configuration with
-    /// code that calls [`Idempotency::execute`] itself (a queue consumer, a
-    /// gRPC service). `with_lease`, `with_retention` and `with_retry_hint`
-    /// still apply on top.
+    /// How long a claim holds a key (default 10 s). A claim left by a crashed
+    /// server is taken over after it; a running handler's lease is renewed
+    /// every third of it, so a handler may run longer. The handler finds a
+    /// [`LeaseSignal`](idem_core::LeaseSignal) in the request's extensions,
+    /// which tells it if the lease is lost (its response is then not kept).
+    pub fn with_lease(self, lease: Duration) -> Self {
+        self.update(|s| s.engine = s.engine.clone().with_lease(lease))
+    }
+
+    /// The `Retry-After` of a `409` for a request still running (default 1 s,
+    /// never more than what is left of the lease, never under 1 s).
+    pub fn with_retry_hint(self, hint: Duration) -> Self {
+        self.update(|s| s.engine = s.engine.clone().with_retry_hint(hint))
+    }
+
+    /// How long a completed response is replayed (default 24 h).
+    pub fn with_retention(self, retention: Duration) -> Self {
+        self.update(|s| s.engine = s.engine.clone().with_retention(retention))
+    }
+}
+
+impl<E: Engine> IdempotencyLayer<E> {
+    /// A layer over an engine built elsewhere: an [`Idempotency`] with its
+    /// store, lease, retention and retry hint (to share one engine's
+    /// configuration with code that calls [`Idempotency::execute`] itself, a
+    /// queue consumer, a gRPC service; `with_lease`, `with_retention` and
+    /// `with_retry_hint` still apply on top), or another [`Engine`], such as
+    /// a SQL store's transactional mode. The layer's other settings are the
+    /// defaults of [`new`](IdempotencyLayer::new).
     ///
     /// # Examples
     /// ```
@@ -86,7 +114,7 @@ impl IdempotencyLayer {
     /// let layer = IdempotencyLayer::from_engine(engine.clone()).with_key_required(true);
     /// # let _ = layer;
     /// ```
-    pub fn from_engine(engine: Idempotency) -> Self {
+    pub fn from_engine(engine: E) -> Self {
         Self {
             shared: Arc::new(Shared {
                 engine,
@@ -97,7 +125,7 @@ impl IdempotencyLayer {
         }
     }
 
-    fn update(mut self, f: impl FnOnce(&mut Shared)) -> Self {
+    fn update(mut self, f: impl FnOnce(&mut Shared<E>)) -> Self {
         f(Arc::make_mut(&mut self.shared));
         self
     }
@@ -129,26 +157,6 @@ impl IdempotencyLayer {
         F: Fn(&Parts) -> Option<String> + Send + Sync + 'static,
     {
         self.update(|s| s.config.scope = Some(Arc::new(scope)))
-    }
-
-    /// How long a claim holds a key (default 10 s). A claim left by a crashed
-    /// server is taken over after it; a running handler's lease is renewed
-    /// every third of it, so a handler may run longer. The handler finds a
-    /// [`LeaseSignal`](idem_core::LeaseSignal) in the request's extensions,
-    /// which tells it if the lease is lost (its response is then not kept).
-    pub fn with_lease(self, lease: Duration) -> Self {
-        self.update(|s| s.engine = s.engine.clone().with_lease(lease))
-    }
-
-    /// The `Retry-After` of a `409` for a request still running (default 1 s,
-    /// never more than what is left of the lease, never under 1 s).
-    pub fn with_retry_hint(self, hint: Duration) -> Self {
-        self.update(|s| s.engine = s.engine.clone().with_retry_hint(hint))
-    }
-
-    /// How long a completed response is replayed (default 24 h).
-    pub fn with_retention(self, retention: Duration) -> Self {
-        self.update(|s| s.engine = s.engine.clone().with_retention(retention))
     }
 
     /// The largest request body buffered for the fingerprint, in bytes
@@ -238,8 +246,8 @@ impl IdempotencyLayer {
     }
 }
 
-impl<S> Layer<S> for IdempotencyLayer {
-    type Service = IdempotencyService<S>;
+impl<S, E: Engine> Layer<S> for IdempotencyLayer<E> {
+    type Service = IdempotencyService<S, E>;
 
     fn layer(&self, inner: S) -> Self::Service {
         IdempotencyService::new(inner, self.shared.clone())

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
-use idem_core::BoxError;
+use idem_core::{BoxError, Engine, Idempotency};
 use tower_service::Service;
 use tracing::Instrument;
 
@@ -32,13 +32,13 @@ use crate::problem::{Problem, ProblemKind};
 /// request gets `503` (`draining`); the covered requests it already took on
 /// run to the end.
 #[derive(Debug, Clone)]
-pub struct IdempotencyService<S> {
+pub struct IdempotencyService<S, E = Idempotency> {
     inner: S,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<E>>,
 }
 
-impl<S> IdempotencyService<S> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+impl<S, E> IdempotencyService<S, E> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared<E>>) -> Self {
         Self { inner, shared }
     }
 
@@ -48,8 +48,9 @@ impl<S> IdempotencyService<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for IdempotencyService<S>
+impl<S, E, ReqBody, ResBody> Service<Request<ReqBody>> for IdempotencyService<S, E>
 where
+    E: Engine,
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
@@ -118,7 +119,7 @@ where
     }
 }
 
-fn draining<B: From<Bytes>>(shared: &Shared) -> Response<B> {
+fn draining<B: From<Bytes>, E>(shared: &Shared<E>) -> Response<B> {
     shared.metrics.record(Event::Draining);
     tracing::debug!("idempotency: draining; new covered request turned away");
     Problem::new(
@@ -130,7 +131,7 @@ fn draining<B: From<Bytes>>(shared: &Shared) -> Response<B> {
     .into_response()
 }
 
-fn reject<B: From<Bytes>>(shared: &Shared, problem: Problem) -> Response<B> {
+fn reject<B: From<Bytes>, E>(shared: &Shared<E>, problem: Problem) -> Response<B> {
     shared.metrics.record(Event::Rejected);
     tracing::debug!(
         problem = problem.kind().slug(),

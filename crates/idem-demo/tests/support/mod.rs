@@ -12,6 +12,9 @@ use idem_demo::{Config, Demo};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
+#[cfg(unix)]
+pub mod process;
+
 /// A demo serving on 127.0.0.1 until dropped.
 pub struct Running {
     pub base: String,
@@ -39,6 +42,21 @@ impl Running {
 /// Starts the demo with its SQLite store, after `tune` changed the config.
 pub async fn start(tune: impl FnOnce(&mut Config)) -> Running {
     start_inner(tune, None).await
+}
+
+/// Starts the demo in the lease mode: the idempotency records through the
+/// store URL (the same SQLite file), the payments apart, so a duplicate of
+/// a running payment gets `409` at once (in the default transactional mode
+/// it waits for the first one's transaction, then replays).
+pub async fn start_lease(tune: impl FnOnce(&mut Config)) -> Running {
+    start_inner(
+        |c| {
+            c.store_url = Some(format!("sqlite://{}", c.database.display()));
+            tune(c)
+        },
+        None,
+    )
+    .await
 }
 
 /// Starts the demo with the SQLite store wrapped in a [`Switch`].

@@ -1,5 +1,6 @@
 //! [`IdempotentTx`]: the transaction a handler writes through, lent by the
-//! engine for the handler's run and given back when the handler drops it.
+//! engine for the handler's run ([`TxSlot`]) and given back when the
+//! handler drops it.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -7,16 +8,31 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sqlx::{Database, Transaction};
 
-/// Where the engine keeps the transaction while a handler holds none of it.
-pub(crate) struct Slot<DB: Database>(Arc<Mutex<Option<Transaction<'static, DB>>>>);
+/// Where the transactional engine keeps a run's transaction while the
+/// handler does not hold it: what [`Transactional`](crate::Transactional)
+/// lends its handler, as its [`Engine::Lent`](idem_core::Engine::Lent). The
+/// handler takes the transaction with [`lend`](Self::lend); behind the tower
+/// layer, the slot is in the request's extensions and the [`IdempotentTx`]
+/// extractor (feature `axum`) takes it.
+pub struct TxSlot<DB: Database>(Arc<Mutex<Option<Transaction<'static, DB>>>>);
 
-impl<DB: Database> Clone for Slot<DB> {
+impl<DB: Database> fmt::Debug for TxSlot<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let home = self.lock().is_some();
+        f.debug_struct("TxSlot")
+            .field("database", &DB::NAME)
+            .field("lent", &!home)
+            .finish()
+    }
+}
+
+impl<DB: Database> Clone for TxSlot<DB> {
     fn clone(&self) -> Self {
         Self(self.0.clone())
     }
 }
 
-impl<DB: Database> Slot<DB> {
+impl<DB: Database> TxSlot<DB> {
     pub(crate) fn new(tx: Transaction<'static, DB>) -> Self {
         Self(Arc::new(Mutex::new(Some(tx))))
     }
@@ -31,8 +47,10 @@ impl<DB: Database> Slot<DB> {
         self.lock().take()
     }
 
-    /// Lends the transaction to a handler; `None` if a handle already has it.
-    pub(crate) fn lend(&self) -> Option<IdempotentTx<DB>> {
+    /// The transaction, for the handler's writes; `None` while another
+    /// [`IdempotentTx`] holds it (it is lent to one holder at a time, and
+    /// comes back when that one is dropped), or once the run is over.
+    pub fn lend(&self) -> Option<IdempotentTx<DB>> {
         let tx = self.take()?;
         Some(IdempotentTx {
             tx: Some(tx),
@@ -63,7 +81,7 @@ impl<DB: Database> Slot<DB> {
 /// ```
 pub struct IdempotentTx<DB: Database> {
     tx: Option<Transaction<'static, DB>>,
-    home: Slot<DB>,
+    home: TxSlot<DB>,
 }
 
 impl<DB: Database> Deref for IdempotentTx<DB> {

@@ -18,6 +18,8 @@
 //! rolled back; past the wait it is [`Outcome::InFlight`].
 
 mod backend;
+#[cfg(feature = "axum")]
+mod extract;
 mod handle;
 
 use std::future::Future;
@@ -27,15 +29,14 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use idem_core::{
-    Completion, DEFAULT_RETENTION, DEFAULT_RETRY_HINT, Error, Fingerprint, Outcome, Record,
+    Completion, DEFAULT_RETENTION, DEFAULT_RETRY_HINT, Engine, Error, Fingerprint, Outcome, Record,
     RecordState, Result, StoreKey,
 };
 use sqlx::Database;
 
-pub use handle::IdempotentTx;
+pub use handle::{IdempotentTx, TxSlot};
 
 use backend::{Begun, TxBackend};
-use handle::Slot;
 
 /// How long a duplicate waits for the transaction that holds its key, by
 /// default.
@@ -178,6 +179,23 @@ impl<DB: Database> Transactional<DB> {
         F: FnOnce(IdempotentTx<DB>) -> Fut,
         Fut: Future<Output = (T, Completion)>,
     {
+        let lend =
+            |slot: TxSlot<DB>| handler(slot.lend().expect("a new slot holds its transaction"));
+        self.lending(key, fingerprint, lend).await
+    }
+
+    /// [`execute`](Self::execute), lending the handler the slot rather than
+    /// the transaction: what the tower layer needs ([`Engine::run`]).
+    async fn lending<T, F, Fut>(
+        &self,
+        key: &StoreKey,
+        fingerprint: Fingerprint,
+        handler: F,
+    ) -> Result<Outcome<T>>
+    where
+        F: FnOnce(TxSlot<DB>) -> Fut,
+        Fut: Future<Output = (T, Completion)>,
+    {
         let pending = Record::in_progress(fingerprint, self.retention).encode();
         let begun = self
             .backend
@@ -194,9 +212,8 @@ impl<DB: Database> Transactional<DB> {
                 });
             }
         };
-        let slot = Slot::new(tx);
-        let lent = slot.lend().expect("a new slot holds its transaction");
-        let done = AssertUnwindSafe(handler(lent)).catch_unwind().await;
+        let slot = TxSlot::new(tx);
+        let done = AssertUnwindSafe(handler(slot.clone())).catch_unwind().await;
         // Dropping the transaction rolls it back.
         let tx = slot.take();
         let (value, completion) = match done {
@@ -229,5 +246,23 @@ impl<DB: Database> Transactional<DB> {
             .commit(tx, key, &token, &record, self.retention)
             .await?;
         Ok(Outcome::Executed(value))
+    }
+}
+
+impl<DB: Database> Engine for Transactional<DB> {
+    type Lent = TxSlot<DB>;
+
+    fn run<T, F, Fut>(
+        &self,
+        key: &StoreKey,
+        fingerprint: Fingerprint,
+        handler: F,
+    ) -> impl Future<Output = Result<Outcome<T>>> + Send
+    where
+        T: Send,
+        F: FnOnce(TxSlot<DB>) -> Fut + Send,
+        Fut: Future<Output = (T, Completion)> + Send,
+    {
+        self.lending(key, fingerprint, handler)
     }
 }
