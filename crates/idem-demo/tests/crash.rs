@@ -39,6 +39,16 @@ async fn kill_mid_payment(database: &Path, mode: &[&str]) -> (Got, Duration, usi
     let took = started.elapsed();
     // Wait out the lease of the lease mode, then count the payments.
     let last = retry_until_final(&second.base, &key).await;
+    let status = |got: &Got| match got {
+        Got::Answer { status, .. } => status.to_string(),
+        Got::NoAnswer(_) => "no answer".to_owned(),
+    };
+    eprintln!(
+        "first retry: {} after {took:?}; final answer {} {:?} after the restart",
+        status(&retry),
+        status(&last),
+        started.elapsed()
+    );
     assert!(matches!(last, Got::Answer { status: 201, .. }), "{last:?}");
     let listed: Vec<Value> = client()
         .get(format!("{}/payments", second.base))
