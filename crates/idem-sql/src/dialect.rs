@@ -107,8 +107,21 @@ pub(crate) trait Dialect: Sized + Send + Sync + 'static {
     /// The connect options the config names.
     fn connect_options(config: &Self::Config) -> Result<ConnectOptions<Self>>;
     /// The pool for the config (its acquire timeout is set by the store).
+    ///
+    /// No ping before handing out an idle connection: an operation that
+    /// times out while that ping waits on a stalled server drops the
+    /// connection, so a stall of one operation timeout empties the pool and
+    /// every app reconnects at once when the server answers again (under
+    /// load, within the operation timeout: PostgreSQL's SCRAM login alone
+    /// is 50 ms of CPU in a debug build), and results wait for connections.
+    /// A connection whose statement timed out is pinged when it returns to
+    /// the pool (without a bound), so it survives the stall; a connection
+    /// that died while idle fails one statement as unavailable (transient),
+    /// and is then closed.
     fn pool_options(config: &Self::Config) -> PoolOptions<Self::Db> {
-        PoolOptions::new().max_connections(Self::settings(config).max_connections)
+        PoolOptions::new()
+            .max_connections(Self::settings(config).max_connections)
+            .test_before_acquire(false)
     }
     /// The statements on table `t`, which passed `validate_table`.
     fn queries(t: &str) -> Queries;

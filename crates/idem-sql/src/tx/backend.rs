@@ -40,6 +40,9 @@ pub(crate) trait TxBackend<DB: Database>: Send + Sync {
         lock_wait: Duration,
     ) -> Result<Begun<DB>>;
 
+    /// A transaction with nothing in it yet (the test-only split claim).
+    async fn begin_empty(&self) -> Result<Transaction<'static, DB>>;
+
     /// Swaps the claim for `value`, live for `ttl`, and commits everything.
     async fn commit(
         &self,
@@ -126,6 +129,12 @@ where
             }
         })
         .await
+    }
+
+    async fn begin_empty(&self) -> Result<Transaction<'static, D::Db>> {
+        let begin = async { self.pool().begin().await.map_err(err::<D>) };
+        self.op_within(self.settings().operation_timeout, begin)
+            .await
     }
 
     async fn commit(

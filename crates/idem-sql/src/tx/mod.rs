@@ -94,6 +94,8 @@ pub struct Transactional<DB: Database> {
     retention: Duration,
     lock_wait: Duration,
     retry_hint: Duration,
+    /// Test-only: the claim commits on its own, before the handler runs.
+    split_claim: bool,
 }
 
 impl<DB: Database> Clone for Transactional<DB> {
@@ -103,6 +105,7 @@ impl<DB: Database> Clone for Transactional<DB> {
             retention: self.retention,
             lock_wait: self.lock_wait,
             retry_hint: self.retry_hint,
+            split_claim: self.split_claim,
         }
     }
 }
@@ -125,6 +128,7 @@ impl<DB: Database> Transactional<DB> {
             retention: DEFAULT_RETENTION,
             lock_wait: DEFAULT_LOCK_WAIT,
             retry_hint: DEFAULT_RETRY_HINT,
+            split_claim: false,
         }
     }
 
@@ -141,6 +145,16 @@ impl<DB: Database> Transactional<DB> {
     /// the connection), SQLite's busy timeout (for the connection).
     pub fn with_lock_wait(mut self, wait: Duration) -> Self {
         self.lock_wait = wait;
+        self
+    }
+
+    /// **Breaks the guarantee, for tests only**: the claim commits in a
+    /// transaction of its own, and the handler's writes and the response in
+    /// another, so that a crash between them leaves a claim without its
+    /// writes. The suites use it to prove they see the difference.
+    #[doc(hidden)]
+    pub fn with_claim_committed_apart(mut self) -> Self {
+        self.split_claim = true;
         self
     }
 
@@ -201,7 +215,7 @@ impl<DB: Database> Transactional<DB> {
             .backend
             .begin(key, &pending, self.retention, self.lock_wait)
             .await?;
-        let (tx, token) = match begun {
+        let (mut tx, token) = match begun {
             Begun::Claimed(tx, token) => (tx, token),
             Begun::Existing(bytes) => {
                 return Outcome::of_record(&bytes, fingerprint, self.retry_hint);
@@ -212,6 +226,10 @@ impl<DB: Database> Transactional<DB> {
                 });
             }
         };
+        if self.split_claim {
+            tx.commit().await.map_err(|e| Error::backend("sql", e))?;
+            tx = self.backend.begin_empty().await?;
+        }
         let slot = TxSlot::new(tx);
         let done = AssertUnwindSafe(handler(slot.clone())).catch_unwind().await;
         // Dropping the transaction rolls it back.

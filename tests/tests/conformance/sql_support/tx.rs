@@ -286,6 +286,28 @@ where
         assert_eq!(self.rows(&k).await, 1);
     }
 
+    /// The cases can fail: with the claim committed apart from the
+    /// handler's writes (a test-only switch), a rollback or a killed
+    /// connection leaves the key claimed, and the cases that check it fail.
+    pub(crate) async fn a_split_transaction_is_caught(&self) {
+        let split = TxSubject {
+            engine: self.engine.clone().with_claim_committed_apart(),
+            pool: self.pool.clone(),
+            table: self.table.clone(),
+            kill: self.kill,
+        };
+        let release = AssertUnwindSafe(split.rollback_on_release()).catch_unwind();
+        assert!(
+            release.await.is_err(),
+            "a split claim passed rollback_on_release"
+        );
+        let killed = AssertUnwindSafe(split.a_killed_connection_leaves_nothing()).catch_unwind();
+        assert!(
+            killed.await.is_err(),
+            "a split claim passed a_killed_connection_leaves_nothing"
+        );
+    }
+
     /// 64 requests with one key at once: one row, one run; every other one
     /// replays or is told it is in flight.
     pub(crate) async fn racing_requests_write_once(self: &Arc<Self>) {
@@ -364,6 +386,12 @@ macro_rules! tx_cases {
         async fn a_killed_connection_leaves_nothing() {
             if let Some(s) = $setup().await {
                 s.a_killed_connection_leaves_nothing().await;
+            }
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_split_transaction_is_caught() {
+            if let Some(s) = $setup().await {
+                s.a_split_transaction_is_caught().await;
             }
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
