@@ -3,7 +3,9 @@
 //! The IETF draft makes the header a structured-field string (`"abc"`, with
 //! `\"` and `\\` as the only escapes); Stripe's clients send the key bare
 //! (`abc`). Both are accepted. Structured-field parameters (`"abc";p=1`) are
-//! not: the header must hold the string alone.
+//! not: the header must hold the string alone. A bare key may not contain a
+//! comma, which cannot be told apart from two header values joined by a
+//! proxy (`a, b`); a quoted key may.
 
 use http::HeaderMap;
 use idem_core::{IdempotencyKey, KeyError};
@@ -19,6 +21,8 @@ pub(crate) enum KeyParseError {
     /// A quoted string that does not parse (no closing quote, bad escape,
     /// something after the closing quote).
     BadQuoting(&'static str),
+    /// A bare (unquoted) key with a comma: two values joined, or one key?
+    CommaInBareKey,
     /// The key itself is rejected (empty, too long, not printable ASCII).
     Invalid(KeyError),
 }
@@ -28,6 +32,10 @@ impl std::fmt::Display for KeyParseError {
         match self {
             Self::Repeated => f.write_str("the Idempotency-Key header was sent more than once"),
             Self::BadQuoting(why) => write!(f, "the quoted Idempotency-Key is malformed: {why}"),
+            Self::CommaInBareKey => f.write_str(
+                "an unquoted Idempotency-Key may not contain a comma (it reads as two header \
+                 values); send the key as a quoted string",
+            ),
             Self::Invalid(e) => write!(f, "{e}"),
         }
     }
@@ -52,6 +60,8 @@ pub(crate) fn parse_key(raw: &[u8]) -> Result<IdempotencyKey, KeyParseError> {
     let value = raw.trim_ascii_matches_space();
     let text = if value.first() == Some(&b'"') {
         unquote(&value[1..])?
+    } else if value.contains(&b',') {
+        return Err(KeyParseError::CommaInBareKey);
     } else {
         // Bare: every byte must be printable ASCII; IdempotencyKey checks it.
         match std::str::from_utf8(value) {
@@ -131,6 +141,18 @@ mod tests {
         assert_eq!(ok("  \"a b\"  "), "a b");
         assert_eq!(ok(r#""say \"hi\" \\o/""#), r#"say "hi" \o/"#);
         assert_eq!(ok("bare\"quote"), "bare\"quote");
+        assert_eq!(ok("\"a,b\""), "a,b", "a quoted key may hold a comma");
+    }
+
+    #[test]
+    fn a_bare_key_with_a_comma_is_refused() {
+        for raw in ["a,b", "a, b", "key-1,key-2", ","] {
+            assert_eq!(
+                parse_key(raw.as_bytes()).unwrap_err(),
+                KeyParseError::CommaInBareKey,
+                "{raw:?}"
+            );
+        }
     }
 
     #[test]

@@ -112,7 +112,7 @@ async fn get_and_keyless_posts_pass_through() {
 async fn bad_key_and_missing_required_key_get_400() {
     let runs = Runs::default();
     let app = app(layer(memory()), &runs);
-    for bad in ["\"open", "\"a\" b", "\"\"", &"k".repeat(256)] {
+    for bad in ["\"open", "\"a\" b", "\"\"", "a,b", &"k".repeat(256)] {
         let a = send(&app, request("POST", "/payments", Some(bad), "{}")).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad:?}");
         assert_eq!(a.problem_type(), "https://idem.dev/problems/invalid-key");
