@@ -22,8 +22,14 @@ const BACKENDS: [(&str, Option<Kind>); 5] = [
     ("sqlite", None),
 ];
 
-/// The label of the self-test's row.
-const SELF_TEST: &str = "pause (completion retries off)";
+/// The backends with a transactional mode (the SQL stores).
+const TRANSACTIONAL: &[&str] = &["sqlite", "postgres", "mysql"];
+
+/// The labels of the self-test rows: the checker must report violations.
+const SELF_TESTS: &[&str] = &[
+    "pause (completion retries off)",
+    "kill (transactional, claim split)",
+];
 
 /// The backends whose every cell passes on the project's CI machines.
 const CI_BACKENDS: &[&str] = &["redis", "mysql", "sqlite"];
@@ -41,6 +47,8 @@ pub(crate) struct Selection {
     driver_args: Vec<String>,
     /// Whether the pause fault is selected (the self-test needs it).
     pause: bool,
+    /// Whether the kill fault is selected (the transactional rows).
+    kill: bool,
 }
 
 impl Selection {
@@ -85,10 +93,12 @@ impl Selection {
             .filter(|name| only.is_empty() || only.contains(*name))
             .collect();
         let pause = faults.is_empty() || faults.iter().any(|f| f == "pause");
+        let kill = faults.is_empty() || faults.iter().any(|f| f == "kill");
         Ok(Self {
             backends,
             driver_args,
             pause,
+            kill,
         })
     }
 
@@ -143,12 +153,26 @@ pub(crate) fn run_with(selection: &Selection, servers: &Servers) -> Result<(), S
         match server {
             Ok((url, ids)) => {
                 cells.extend(drive(name, &url, &ids, &selection.driver_args, &[]));
+                let sizes = sizes(&selection.driver_args);
+                let with = |fault: &str| -> Vec<String> {
+                    ["--fault".to_owned(), fault.to_owned()]
+                        .into_iter()
+                        .chain(sizes.iter().cloned())
+                        .collect()
+                };
                 if *name == "redis" && selection.pause {
                     let extra = ["--no-completion-retries", "--expect-violations"];
-                    let args = ["--fault".to_owned(), "pause".to_owned()];
-                    let sizes = sizes(&selection.driver_args);
-                    let args: Vec<String> = args.into_iter().chain(sizes).collect();
-                    cells.extend(drive(name, &url, &ids, &args, &extra));
+                    cells.extend(drive(name, &url, &ids, &with("pause"), &extra));
+                }
+                // The SQL stores' transactional mode: under a kill no key
+                // runs twice at all; with the claim split (the self-test),
+                // the checker must see it.
+                if TRANSACTIONAL.contains(name) && selection.kill {
+                    cells.extend(drive(name, &url, &ids, &with("kill"), &["--transactional"]));
+                    if *name == "mysql" {
+                        let extra = ["--transactional", "--split-claim", "--expect-violations"];
+                        cells.extend(drive(name, &url, &ids, &with("kill"), &extra));
+                    }
                 }
             }
             Err(reason) => cells.push(Cell {
@@ -284,7 +308,7 @@ fn report(cells: &[Cell]) -> (String, usize) {
         let verdict = match c.verdict.as_str() {
             "pass" => {
                 passed += 1;
-                if c.fault == SELF_TEST {
+                if SELF_TESTS.contains(&c.fault.as_str()) {
                     format!("pass (expected violations, got {})", c.violations)
                 } else {
                     format!("pass ({})", c.note)
@@ -298,7 +322,7 @@ fn report(cells: &[Cell]) -> (String, usize) {
                 skipped += 1;
                 format!("SKIPPED: {}", c.note)
             }
-            _ if c.fault == SELF_TEST => {
+            _ if SELF_TESTS.contains(&c.fault.as_str()) => {
                 failed += 1;
                 format!(
                     "FAILED: expected violations, got {} ({})",
@@ -371,7 +395,7 @@ mod tests {
     fn the_self_test_needs_violations() {
         let cell = Cell {
             backend: "redis".into(),
-            fault: SELF_TEST.into(),
+            fault: SELF_TESTS[0].into(),
             verdict: "fail".into(),
             violations: "0".into(),
             ..blank()

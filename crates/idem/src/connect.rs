@@ -50,37 +50,6 @@ impl StoreConfig {
     }
 }
 
-#[cfg(feature = "sqlite")]
-impl StoreConfig {
-    /// Connects to the SQLite store this config names, as its own type: for
-    /// what only a SQL store has, such as its transactional mode
-    /// ([`idem_sql::SqliteStore::transactional`]) or its pool. The memory
-    /// tier setting does not apply.
-    ///
-    /// # Errors
-    /// [`idem_core::Error::Config`] when the URL is not a SQLite one; the
-    /// store's error when it cannot open the database.
-    ///
-    /// # Examples
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> idem::Result<()> {
-    /// let store = idem::StoreConfig::from_url("sqlite::memory:").connect_sqlite().await?;
-    /// let engine = store.transactional();
-    /// # let _ = engine; Ok(()) }
-    /// ```
-    pub async fn connect_sqlite(&self) -> Result<idem_sql::SqliteStore> {
-        use idem_sql::SqliteConfig as C;
-        let c = C::from_url(self.store_url.trim())?;
-        let c = set(c, self.max_connections, C::with_max_connections);
-        let c = set(c, self.connect_timeout, C::with_connect_timeout);
-        let c = set(c, self.operation_timeout, C::with_operation_timeout);
-        let c = set(c, self.table.clone(), |c, t: String| c.with_table(t));
-        let c = set(c, self.migrations, C::with_migrations);
-        idem_sql::SqliteStore::connect(c).await
-    }
-}
-
 async fn connect_backend(
     backend: Backend,
     config: &StoreConfig,
@@ -92,27 +61,9 @@ async fn connect_backend(
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => Ok(Arc::new(config.connect_sqlite().await?)),
         #[cfg(feature = "postgres")]
-        Backend::Postgres => {
-            use idem_sql::PostgresConfig as C;
-            let c = C::from_url(url)?;
-            let c = set(c, config.max_connections, C::with_max_connections);
-            let c = set(c, config.connect_timeout, C::with_connect_timeout);
-            let c = set(c, config.operation_timeout, C::with_operation_timeout);
-            let c = set(c, config.table.clone(), |c, t: String| c.with_table(t));
-            let c = set(c, config.migrations, C::with_migrations);
-            Ok(Arc::new(idem_sql::PostgresStore::connect(c).await?))
-        }
+        Backend::Postgres => Ok(Arc::new(config.connect_postgres().await?)),
         #[cfg(feature = "mysql")]
-        Backend::MySql => {
-            use idem_sql::MySqlConfig as C;
-            let c = C::from_url(url)?;
-            let c = set(c, config.max_connections, C::with_max_connections);
-            let c = set(c, config.connect_timeout, C::with_connect_timeout);
-            let c = set(c, config.operation_timeout, C::with_operation_timeout);
-            let c = set(c, config.table.clone(), |c, t: String| c.with_table(t));
-            let c = set(c, config.migrations, C::with_migrations);
-            Ok(Arc::new(idem_sql::MySqlStore::connect(c).await?))
-        }
+        Backend::MySql => Ok(Arc::new(config.connect_mysql().await?)),
         #[cfg(feature = "redis")]
         Backend::Redis => {
             // No table: the keys are the records.
@@ -147,7 +98,7 @@ async fn connect_backend(
     feature = "redis",
     feature = "mssql"
 ))]
-fn set<C, T>(config: C, value: Option<T>, setter: impl FnOnce(C, T) -> C) -> C {
+pub(crate) fn set<C, T>(config: C, value: Option<T>, setter: impl FnOnce(C, T) -> C) -> C {
     match value {
         Some(value) => setter(config, value),
         None => config,

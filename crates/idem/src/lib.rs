@@ -3,6 +3,7 @@
 mod config;
 mod connect;
 mod scheme;
+mod sql;
 
 pub use config::StoreConfig;
 pub use connect::connect;

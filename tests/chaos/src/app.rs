@@ -64,6 +64,14 @@ pub struct AppArgs {
     /// Test-only: one attempt to store a result (a store blip loses it).
     #[arg(long)]
     pub no_completion_retries: bool,
+    /// The SQL stores' transactional mode: each run's history rows commit
+    /// with its stored response (see `tx_app`).
+    #[arg(long)]
+    pub transactional: bool,
+    /// Test-only, with `--transactional`: the claim commits apart from the
+    /// run's writes, which breaks the mode's guarantee.
+    #[arg(long)]
+    pub split_claim: bool,
 }
 
 struct App {
@@ -82,6 +90,9 @@ pub async fn serve(args: AppArgs) -> Result<(), String> {
     let mut config = idem::StoreConfig::from_url(args.store_url.clone());
     config.operation_timeout = Some(OPERATION_TIMEOUT);
     config.connect_timeout = Some(CONNECT_TIMEOUT);
+    if args.transactional {
+        return crate::tx_app::serve(args, config).await;
+    }
     let store = config
         .connect()
         .await
@@ -135,7 +146,7 @@ pub async fn serve(args: AppArgs) -> Result<(), String> {
 }
 
 /// Resolves at the first SIGTERM.
-async fn sigterm() {
+pub(crate) async fn sigterm() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

@@ -5,3 +5,4 @@ pub mod check;
 pub mod driver;
 pub mod history;
 pub mod proxy;
+pub mod tx_app;

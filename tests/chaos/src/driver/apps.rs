@@ -20,6 +20,14 @@ pub struct AppConfig {
     pub lease: Duration,
     /// Test-only: one attempt to store a result.
     pub no_completion_retries: bool,
+    /// The SQL stores' transactional mode (`app --transactional`).
+    pub transactional: bool,
+    /// Test-only: the claim commits apart (`app --split-claim`).
+    pub split_claim: bool,
+    /// Handlers of 10 to 40 ms instead of 100 to 300: for SQLite's
+    /// transactional mode, where a run holds the database's one write lock
+    /// from its claim to its commit.
+    pub short_handlers: bool,
 }
 
 /// The apps of one cell.
@@ -102,17 +110,39 @@ impl Apps {
             .arg(self.name(i))
             .arg("--lease-ms")
             .arg(self.config.lease.as_millis().to_string())
+            .args(self.handler_range())
             .stdin(Stdio::null())
             .stderr(self.log()?)
             .kill_on_drop(true);
         if self.config.no_completion_retries {
             cmd.arg("--no-completion-retries");
         }
+        if self.config.transactional {
+            cmd.arg("--transactional");
+        }
+        if self.config.split_claim {
+            cmd.arg("--split-claim");
+        }
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start an app: {e}"))?;
         self.children[i] = Some(child);
         Ok(())
+    }
+
+    /// How long a handler runs.
+    fn handler_range(&self) -> [String; 4] {
+        let (min, max) = if self.config.short_handlers {
+            (10, 40)
+        } else {
+            (100, 300)
+        };
+        [
+            "--handler-min-ms".into(),
+            min.to_string(),
+            "--handler-max-ms".into(),
+            max.to_string(),
+        ]
     }
 
     async fn wait_ready(&mut self, i: usize) -> Result<(), String> {

@@ -10,6 +10,7 @@ mod clients;
 mod faults;
 mod store;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,13 @@ pub struct RunArgs {
     /// The self-test: a cell passes when the checker reports violations.
     #[arg(long)]
     pub expect_violations: bool,
+    /// The SQL stores' transactional mode: the history is what committed,
+    /// and no key may run twice, not even one cut by a kill.
+    #[arg(long)]
+    pub transactional: bool,
+    /// Test-only, with `--transactional`: the claim commits apart.
+    #[arg(long)]
+    pub split_claim: bool,
 }
 
 /// When the fault starts, after the load does.
@@ -88,10 +96,16 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         url,
         containers: args.containers.clone(),
     };
-    let mut label_suffix = "";
-    if args.no_completion_retries {
-        label_suffix = " (completion retries off)";
-    }
+    let label_suffix = match (
+        args.no_completion_retries,
+        args.transactional,
+        args.split_claim,
+    ) {
+        (true, _, _) => " (completion retries off)",
+        (_, true, true) => " (transactional, claim split)",
+        (_, true, false) => " (transactional)",
+        _ => "",
+    };
     for fault in faults {
         let label = format!("{}{label_suffix}", fault.name());
         if let Some(reason) = fault.not_applicable(&store) {
@@ -164,6 +178,9 @@ async fn cell(
         history: history.clone(),
         lease: fault.lease(),
         no_completion_retries: args.no_completion_retries,
+        transactional: args.transactional,
+        split_claim: args.split_claim,
+        short_handlers: args.transactional && store.backend == "sqlite",
     };
     let mut apps = Apps::start(config, args.apps).await?;
     let load = Load {
@@ -182,10 +199,23 @@ async fn cell(
     tokio::time::sleep(FAULT_AT).await;
     let injected = fault.inject(&mut apps, store, proxy.as_ref()).await;
     let (keys, answers) = sending.await.map_err(|e| format!("the clients: {e}"))?;
+    // In the transactional mode the history is in the database: what
+    // committed. A run cut by a kill left nothing, so none is excused.
+    let committed = if args.transactional {
+        Some(committed_history(apps.ports()).await)
+    } else {
+        None
+    };
     let stopped = apps.stop().await;
     injected?;
     stopped?;
-    let text = std::fs::read_to_string(&history).map_err(|e| format!("the history: {e}"))?;
+    let (text, excused) = match committed {
+        Some(text) => (text?, HashSet::new()),
+        None => (
+            std::fs::read_to_string(&history).map_err(|e| format!("the history: {e}"))?,
+            apps.killed().clone(),
+        ),
+    };
     let events = crate::history::parse(&text)?;
     // The apps log each result they could not keep as `completion_lost`.
     let log = std::fs::read_to_string(apps.log_path()).unwrap_or_default();
@@ -193,5 +223,23 @@ async fn cell(
     if std::env::var_os("IDEM_CHAOS_APP_LOG").is_some() {
         eprintln!("{log}");
     }
-    Ok((check(&keys, &events, &answers, apps.killed()), lost))
+    Ok((check(&keys, &events, &answers, &excused), lost))
+}
+
+/// The history the transactional apps committed, from the first that
+/// answers.
+async fn committed_history(ports: &[u16]) -> Result<String, String> {
+    let client = reqwest::Client::new();
+    let mut last = String::from("no app");
+    for port in ports {
+        let url = format!("http://127.0.0.1:{port}/history");
+        match client.get(&url).send().await {
+            Ok(response) if response.status().is_success() => {
+                return response.text().await.map_err(|e| format!("{url}: {e}"));
+            }
+            Ok(response) => last = format!("{url}: {}", response.status()),
+            Err(e) => last = format!("{url}: {e}"),
+        }
+    }
+    Err(format!("the committed history: {last}"))
 }
