@@ -32,12 +32,27 @@ const SELF_TESTS: &[&str] = &[
 ];
 
 /// The backends whose every cell passes on the project's CI machines.
-const CI_BACKENDS: &[&str] = &["redis", "mysql", "sqlite"];
+const CI_BACKENDS: &[&str] = &["redis", "mysql", "sqlite", "postgres"];
+
+/// The cells CI leaves out (backend, fault): they do not pass reliably yet.
+const CI_SKIPPED: &[(&str, &str)] = &[
+    ("mysql", "pause"),
+    ("postgres", "kill"),
+    ("postgres", "pause"),
+    ("postgres", "cut"),
+    ("postgres", "reset"),
+    ("postgres", "restart"),
+];
 
 /// What CI leaves out, and why.
-const CI_LEFT_OUT: &str = "postgres (a store pause of half the lease still loses \
-    completions: keys run twice) and redis-cluster (its pause cell is not yet stable) are NOT \
-    run by CI; `cargo xtask chaos` runs them";
+const CI_LEFT_OUT: &str = "the pause (half the lease) on MySQL/MariaDB and PostgreSQL, and \
+    PostgreSQL's kill, cut, reset and restart in the lease mode (after a stall or a reset, \
+    completions that wait for new connections can outlive their lease, so some keys run twice), \
+    and redis-cluster (its pause cell is not yet stable) are NOT run by CI; PostgreSQL's \
+    transactional kill and its sigterm are; `cargo xtask chaos` runs them all";
+
+/// Every fault, by the driver's names.
+const FAULTS: &[&str] = &["kill", "pause", "cut", "reset", "restart", "sigterm"];
 
 /// What to run.
 #[derive(Debug, Default)]
@@ -49,6 +64,8 @@ pub(crate) struct Selection {
     pause: bool,
     /// Whether the kill fault is selected (the transactional rows).
     kill: bool,
+    /// Cells left out (backend, fault): CI's, which it names.
+    skipped: Vec<(&'static str, &'static str)>,
 }
 
 impl Selection {
@@ -59,7 +76,41 @@ impl Selection {
             .iter()
             .flat_map(|b| ["--backend".to_owned(), (*b).to_owned()])
             .collect();
-        (Self::parse(&args).unwrap_or_default(), CI_LEFT_OUT)
+        let mut selection = Self::parse(&args).unwrap_or_default();
+        selection.skipped = CI_SKIPPED.to_vec();
+        (selection, CI_LEFT_OUT)
+    }
+
+    /// The driver's arguments for `backend`: the selection's, with the
+    /// faults it skips on that backend left out.
+    fn driver_args_for(&self, backend: &str) -> Vec<String> {
+        let skipped: Vec<&str> = self
+            .skipped
+            .iter()
+            .filter(|(b, _)| *b == backend)
+            .map(|(_, f)| *f)
+            .collect();
+        if skipped.is_empty() {
+            return self.driver_args.clone();
+        }
+        let chosen: Vec<String> = self
+            .driver_args
+            .chunks(2)
+            .filter(|pair| pair[0] == "--fault")
+            .map(|pair| pair[1].clone())
+            .collect();
+        let faults = FAULTS
+            .iter()
+            .filter(|f| chosen.is_empty() || chosen.iter().any(|c| c == *f))
+            .filter(|f| !skipped.contains(f));
+        let rest = self
+            .driver_args
+            .chunks(2)
+            .filter(|pair| pair[0] != "--fault");
+        faults
+            .flat_map(|f| ["--fault".to_owned(), (*f).to_owned()])
+            .chain(rest.flat_map(|pair| pair.iter().cloned()))
+            .collect()
     }
 
     fn parse(args: &[String]) -> Result<Self, String> {
@@ -99,7 +150,12 @@ impl Selection {
             driver_args,
             pause,
             kill,
+            skipped: Vec::new(),
         })
+    }
+
+    fn skips(&self, backend: &str, fault: &str) -> bool {
+        self.skipped.contains(&(backend, fault))
     }
 
     /// The server kinds the selected backends need.
@@ -152,7 +208,8 @@ pub(crate) fn run_with(selection: &Selection, servers: &Servers) -> Result<(), S
         };
         match server {
             Ok((url, ids)) => {
-                cells.extend(drive(name, &url, &ids, &selection.driver_args, &[]));
+                let args = selection.driver_args_for(name);
+                cells.extend(drive(name, &url, &ids, &args, &[]));
                 let sizes = sizes(&selection.driver_args);
                 let with = |fault: &str| -> Vec<String> {
                     ["--fault".to_owned(), fault.to_owned()]
@@ -160,7 +217,7 @@ pub(crate) fn run_with(selection: &Selection, servers: &Servers) -> Result<(), S
                         .chain(sizes.iter().cloned())
                         .collect()
                 };
-                if *name == "redis" && selection.pause {
+                if *name == "redis" && selection.pause && !selection.skips("redis", "pause") {
                     let extra = ["--no-completion-retries", "--expect-violations"];
                     cells.extend(drive(name, &url, &ids, &with("pause"), &extra));
                 }
@@ -403,6 +460,25 @@ mod tests {
         let (table, failed) = report(&[cell]);
         assert_eq!(failed, 1);
         assert!(table.contains("expected violations, got 0"), "{table}");
+    }
+
+    #[test]
+    fn ci_leaves_out_the_cells_it_names_and_runs_the_rest() {
+        let (ci, _) = Selection::for_ci();
+        let faults = |backend: &str| -> Vec<String> {
+            let args = ci.driver_args_for(backend);
+            args.chunks(2)
+                .filter(|p| p[0] == "--fault")
+                .map(|p| p[1].clone())
+                .collect()
+        };
+        assert!(faults("redis").is_empty(), "redis runs every fault");
+        assert_eq!(
+            faults("mysql"),
+            ["kill", "cut", "reset", "restart", "sigterm"]
+        );
+        assert_eq!(faults("postgres"), ["sigterm"]);
+        assert!(!ci.backends.contains(&"redis-cluster"));
     }
 
     #[test]
