@@ -119,6 +119,11 @@ pub(crate) trait Dialect: Sized + Send + Sync + 'static {
     /// that died while idle fails one statement as unavailable (transient),
     /// and is then closed.
     fn pool_options(config: &Self::Config) -> PoolOptions<Self::Db> {
+        // No ping before handing out a connection: during a stall that ping
+        // times out with the operation and the connection is thrown away,
+        // so after the stall the whole pool has to log in again at once. A
+        // connection that died idle fails one statement as unavailable,
+        // which the caller retries.
         PoolOptions::new()
             .max_connections(Self::settings(config).max_connections)
             .test_before_acquire(false)

@@ -113,8 +113,12 @@ where
     pub(crate) fn connect_lazy(config: D::Config) -> Result<Self> {
         let settings = D::settings(&config);
         validate_table(&settings.table)?;
+        // Every operation is bounded by the operation timeout itself; the
+        // pool's own bound is what a connection being opened gets, and it
+        // must not be shorter than the connect timeout (see
+        // `Shared::open_in_background`).
         let pool = D::pool_options(&config)
-            .acquire_timeout(settings.operation_timeout)
+            .acquire_timeout(settings.operation_timeout.max(settings.connect_timeout))
             .connect_lazy_with(D::connect_options(&config)?);
         let schema = if settings.migrations {
             OnceCell::new()
@@ -166,6 +170,7 @@ where
     ) -> Result<T> {
         within(D::BACKEND, limit, async {
             self.shared.ready().await?;
+            self.shared.open_in_background();
             run.await
         })
         .await
@@ -339,10 +344,38 @@ where
         tx.commit().await.map_err(err::<D>)
     }
 
+    /// When no connection is idle and the pool may grow, opens one in a
+    /// task of its own, bounded by the pool's acquire timeout (at least the
+    /// connect timeout), which puts it in the pool.
+    ///
+    /// An operation that opens a connection itself abandons it, half made,
+    /// when the operation times out. After a stall or a restart every
+    /// connection is opened again at once, under load: operations queue for
+    /// a connection, each gets one with little of its time left, and the
+    /// logins (PostgreSQL's SCRAM hashing is 50 ms of CPU in a debug build)
+    /// never finish: nothing gets through until the load stops. A login
+    /// that outlives the operation that asked for it ends that.
+    fn open_in_background(&self) {
+        let pool = &self.pool;
+        if pool.is_closed()
+            || pool.num_idle() > 0
+            || pool.size() >= pool.options().get_max_connections()
+        {
+            return;
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move { drop(pool.acquire().await) });
+    }
+
     async fn purge(&self) -> Result<u64> {
         self.ready().await?;
+        let limit = D::settings(&self.config).operation_timeout;
+        let mut conn = within(D::BACKEND, limit, async {
+            self.pool.acquire().await.map_err(err::<D>)
+        })
+        .await?;
         let done = D::bind_now(self.query(&self.q.purge), D::now())
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await
             .map_err(err::<D>)?;
         Ok(D::rows_affected(&done))
