@@ -473,7 +473,10 @@ mod tests {
                 .map(|p| p[1].clone())
                 .collect()
         };
-        assert_eq!(faults("redis"), ["kill", "cut", "reset", "restart", "sigterm"]);
+        assert_eq!(
+            faults("redis"),
+            ["kill", "cut", "reset", "restart", "sigterm"]
+        );
         assert!(faults("sqlite").is_empty(), "sqlite runs every fault");
         assert_eq!(
             faults("mysql"),
