@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use idem_core::Idempotency;
-use idem_tower::IdempotencyLayer;
+use idem_tower::{Drain, IdempotencyLayer};
 use rand::Rng as _;
 
 use crate::history::{Step, Writer};
@@ -74,6 +74,16 @@ pub struct AppArgs {
     pub split_claim: bool,
 }
 
+impl AppArgs {
+    /// The shortest and longest handler run, in milliseconds.
+    pub(crate) fn handler(&self) -> (u64, u64) {
+        (
+            self.handler_min_ms,
+            self.handler_max_ms.max(self.handler_min_ms),
+        )
+    }
+}
+
 struct App {
     history: Writer,
     name: String,
@@ -113,26 +123,33 @@ pub async fn serve(args: AppArgs) -> Result<(), String> {
         history,
         name: args.name.clone(),
         runs: AtomicU64::new(0),
-        handler: (
-            args.handler_min_ms,
-            args.handler_max_ms.max(args.handler_min_ms),
-        ),
+        handler: args.handler(),
     });
     let router = Router::new()
         .route("/work", post(work))
         .layer(layer)
         .route("/health", get(|| async { "ok" }))
         .with_state(app);
+    serve_draining(&args, router, drain, lease).await
+}
+
+/// Serves `router` on the app's port until SIGTERM, then drains: new
+/// covered requests get 503 (their clients retry elsewhere), running ones
+/// finish and store their result within `bound`; then the server stops,
+/// answering what it has.
+pub(crate) async fn serve_draining(
+    args: &AppArgs,
+    router: Router,
+    drain: Drain,
+    bound: Duration,
+) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    // On SIGTERM: new covered requests get 503 (their clients retry
-    // elsewhere), running ones finish and store their result; then the
-    // server stops, answering what it has.
     let shutdown = async move {
         sigterm().await;
         drain.start();
-        if !drain.finished(lease).await {
+        if !drain.finished(bound).await {
             tracing::error!(
                 in_flight = drain.in_flight(),
                 "drain: requests still running"
@@ -146,7 +163,7 @@ pub async fn serve(args: AppArgs) -> Result<(), String> {
 }
 
 /// Resolves at the first SIGTERM.
-pub(crate) async fn sigterm() {
+async fn sigterm() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

@@ -23,7 +23,7 @@ use idem_sql::{IdempotentTx, Transactional};
 use idem_tower::IdempotencyLayer;
 use rand::Rng as _;
 
-use crate::app::{AppArgs, sigterm};
+use crate::app::{AppArgs, serve_draining};
 
 struct TxApp {
     table: String,
@@ -102,10 +102,7 @@ where
         table,
         name: args.name.clone(),
         runs: AtomicU64::new(0),
-        handler: (
-            args.handler_min_ms,
-            args.handler_max_ms.max(args.handler_min_ms),
-        ),
+        handler: args.handler(),
     });
     let router = Router::new()
         .route("/work", post(work::<DB>))
@@ -113,18 +110,7 @@ where
         .route("/health", get(|| async { "ok" }))
         .route("/history", get(history::<DB>))
         .with_state((app, pool));
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let shutdown = async move {
-        sigterm().await;
-        drain.start();
-        drain.finished(Duration::from_secs(10)).await;
-    };
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("serving: {e}"))
+    serve_draining(&args, router, drain, Duration::from_secs(10)).await
 }
 
 type AppState<DB> = (Arc<TxApp>, Pool<DB>);
