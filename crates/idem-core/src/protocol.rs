@@ -296,6 +296,10 @@ impl Idempotency {
         let completed = settle::until(deadline, "complete", complete);
         match self.renewing(&lease, completed).await {
             Ok(()) => Ok(Outcome::Executed(value)),
+            Err(Error::LeaseLost) if self.was_kept(key, &bytes).await => {
+                tracing::debug!(%key, "an attempt that timed out had kept the result");
+                Ok(Outcome::Executed(value))
+            }
             Err(Error::LeaseLost) => {
                 tracing::error!(%key, event = "completion_lost", "the lease ran out before the handler's result was kept; a retry may run the handler again");
                 Ok(Outcome::Lost(value))
@@ -305,6 +309,14 @@ impl Idempotency {
                 Ok(Outcome::Lost(value))
             }
         }
+    }
+
+    /// Whether the key holds exactly the completed record `bytes`: a
+    /// `complete` refused with [`Error::LeaseLost`] may follow an attempt
+    /// that timed out here but ran on the store (it spent the token), and
+    /// then the result was kept after all.
+    async fn was_kept(&self, key: &StoreKey, bytes: &bytes::Bytes) -> bool {
+        matches!(self.store.find(key).await, Ok(Some(found)) if found == *bytes)
     }
 
     /// How often a running handler's lease is renewed, if at all.
@@ -470,5 +482,73 @@ mod tests {
             run(down, not_retained()).await,
             Outcome::Lost("ran")
         ));
+    }
+
+    /// Keeps the first `complete` but answers it as if it timed out (the
+    /// token is spent: every later attempt is refused).
+    #[derive(Debug, Default)]
+    struct AnswerLost {
+        kept: std::sync::Mutex<Option<bytes::Bytes>>,
+    }
+
+    #[async_trait::async_trait]
+    impl IdempotencyStore for AnswerLost {
+        async fn find(&self, _: &StoreKey) -> Result<Option<bytes::Bytes>> {
+            Ok(self.kept.lock().unwrap().clone())
+        }
+        async fn store(&self, _: &StoreKey, _: bytes::Bytes, _: Duration) -> Result<()> {
+            Ok(())
+        }
+        async fn remove(&self, _: &StoreKey) -> Result<bool> {
+            Ok(false)
+        }
+        async fn exists(&self, _: &StoreKey) -> Result<bool> {
+            Ok(false)
+        }
+        async fn claim(&self, _: &StoreKey, _: bytes::Bytes, _: Duration) -> Result<Claim> {
+            Ok(Claim::Acquired(LeaseToken::generate()))
+        }
+        async fn complete(
+            &self,
+            _: &StoreKey,
+            _: &LeaseToken,
+            value: bytes::Bytes,
+            _: Duration,
+        ) -> Result<()> {
+            let mut kept = self.kept.lock().unwrap();
+            if kept.is_some() {
+                return Err(Error::LeaseLost);
+            }
+            *kept = Some(value);
+            Err(Error::unavailable("test", "the answer was lost"))
+        }
+        async fn extend(&self, _: &StoreKey, _: &LeaseToken, _: Duration) -> Result<()> {
+            Ok(())
+        }
+        async fn release(&self, _: &StoreKey, _: &LeaseToken) -> Result<bool> {
+            Ok(true)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_completion_whose_answer_was_lost_is_read_back() {
+        let store = Arc::new(AnswerLost::default());
+        let engine = Idempotency::new(store.clone()).with_completion_bound(Duration::from_secs(5));
+        let key = StoreKey::parse("k").unwrap();
+        let fp = Fingerprint::of_request("POST", "/", b"");
+        let keep = Completion::Keep(StoredResponse::default());
+        let outcome = engine
+            .execute(&key, fp, |_| async { ("ran", keep) })
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Executed("ran")), "{outcome:?}");
+        // Another record at the key is not ours: the result is lost.
+        *store.kept.lock().unwrap() = Some(bytes::Bytes::from_static(b"someone else's"));
+        let keep = Completion::Keep(StoredResponse::default());
+        let outcome = engine
+            .execute(&key, fp, |_| async { ("ran", keep) })
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Lost("ran")), "{outcome:?}");
     }
 }

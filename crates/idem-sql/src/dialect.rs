@@ -92,6 +92,14 @@ pub(crate) trait Dialect: Sized + Send + Sync + 'static {
     /// under that lock, so app servers starting together do not trip over
     /// each other's `CREATE ... IF NOT EXISTS`.
     const MIGRATION_LOCK: Option<&'static str> = None;
+    /// How many of the pool's connections new work (claims, reads) leaves
+    /// to keeping running claims alive (`extend`, `complete`, `release`).
+    ///
+    /// After a stall or a cut, every retried request queues for a
+    /// connection at once; a renewal or completion waiting behind them
+    /// lets the lease run out, and the key runs twice. With connections
+    /// new work cannot take, keeping a claim waits less for it.
+    const RESERVED_CONNECTIONS: u32 = 2;
 
     /// Whether a database error says a statement gave up waiting for a lock
     /// another transaction holds (or was chosen as a deadlock victim): in

@@ -54,6 +54,9 @@ macro_rules! settings_setters {
             }
 
             /// The most connections the pool opens (default 10, at least 1).
+            /// On PostgreSQL and MySQL, claims and reads use all but 2 of them
+            /// at once: those are kept for renewing, completing and releasing
+            /// running claims, which must not wait behind new work.
             pub fn with_max_connections(mut self, max: u32) -> Self {
                 self.settings.max_connections = max.max(1);
                 self

@@ -10,7 +10,7 @@ use idem_core::{Claim, Error, LeaseToken, Result, StoreKey};
 use sqlx::{
     AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type,
 };
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::dialect::{ClaimReply, Dialect, Queries, Query, QueryResult};
 use crate::error::{is_retryable_conflict, map_err, within};
@@ -42,6 +42,14 @@ impl<D: Dialect> Clone for SqlStore<D> {
 /// What the operations and the background purge need.
 struct Shared<D: Dialect> {
     pool: Pool<D::Db>,
+    /// The admission of new work (claims, reads, writes that start a key's
+    /// life): up to all but [`Dialect::RESERVED_CONNECTIONS`] of the pool at
+    /// once, so that keeping a running claim (`extend`, `complete`,
+    /// `release`) does not queue behind it. `None`: nothing reserved. The
+    /// transactional mode's steps are not admitted through it: a run holds
+    /// its connection from its claim to its commit, and a commit waiting for
+    /// an admission that the claims after it hold would never come.
+    new_work: Option<Arc<Semaphore>>,
     q: Arc<Queries>,
     config: Arc<D::Config>,
     /// Set once the schema exists, or from the start with migrations off.
@@ -52,6 +60,7 @@ impl<D: Dialect> Clone for Shared<D> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            new_work: self.new_work.clone(),
             q: self.q.clone(),
             config: self.config.clone(),
             schema: self.schema.clone(),
@@ -76,6 +85,28 @@ pub(crate) fn fenced(rows: u64) -> Result<()> {
     } else {
         Err(Error::LeaseLost)
     }
+}
+
+/// When no connection is idle and the pool may grow, opens one in a
+/// task of its own, bounded by the pool's acquire timeout (at least the
+/// connect timeout), which puts it in the pool.
+///
+/// An operation that opens a connection itself abandons it, half made,
+/// when the operation times out. After a stall or a restart every
+/// connection is opened again at once, under load: operations queue for
+/// a connection, each gets one with little of its time left, and the
+/// logins (PostgreSQL's SCRAM hashing is 50 ms of CPU in a debug build)
+/// never finish: nothing gets through until the load stops. A login
+/// that outlives the operation that asked for it ends that.
+fn open_in_background<DB: Database>(pool: &Pool<DB>) {
+    if pool.is_closed()
+        || pool.num_idle() > 0
+        || pool.size() >= pool.options().get_max_connections()
+    {
+        return;
+    }
+    let pool = pool.clone();
+    tokio::spawn(async move { drop(pool.acquire().await) });
 }
 
 impl<D: Dialect> SqlStore<D> {
@@ -120,6 +151,9 @@ where
         let pool = D::pool_options(&config)
             .acquire_timeout(settings.operation_timeout.max(settings.connect_timeout))
             .connect_lazy_with(D::connect_options(&config)?);
+        let max = pool.options().get_max_connections();
+        let reserved = D::RESERVED_CONNECTIONS.min(max.saturating_sub(1));
+        let new_work = (reserved > 0).then(|| Arc::new(Semaphore::new((max - reserved) as usize)));
         let schema = if settings.migrations {
             OnceCell::new()
         } else {
@@ -127,6 +161,7 @@ where
         };
         let shared = Shared {
             pool,
+            new_work,
             q: Arc::new(D::queries(&settings.table)),
             schema: Arc::new(schema),
             config: Arc::new(config),
@@ -156,9 +191,25 @@ where
         Ok(store)
     }
 
-    /// Runs one operation within the operation timeout, after making sure the
-    /// schema exists.
+    /// Runs one operation of new work within the operation timeout, after
+    /// making sure the schema exists and waiting for its admission
+    /// ([`Shared::new_work`]).
     async fn op<T>(&self, run: impl Future<Output = Result<T>>) -> Result<T> {
+        let limit = self.settings().operation_timeout;
+        self.op_within(limit, async {
+            // The gate is never closed: a permit, held until the end.
+            let _admitted = match &self.shared.new_work {
+                Some(gate) => gate.acquire().await.ok(),
+                None => None,
+            };
+            run.await
+        })
+        .await
+    }
+
+    /// Runs one operation that keeps a running claim within the operation
+    /// timeout: on the whole pool, past the admission of new work.
+    async fn keeping_op<T>(&self, run: impl Future<Output = Result<T>>) -> Result<T> {
         self.op_within(self.settings().operation_timeout, run).await
     }
 
@@ -170,7 +221,7 @@ where
     ) -> Result<T> {
         within(D::BACKEND, limit, async {
             self.shared.ready().await?;
-            self.shared.open_in_background();
+            open_in_background(&self.shared.pool);
             run.await
         })
         .await
@@ -241,7 +292,7 @@ where
         lease: Duration,
     ) -> Result<()> {
         let s = &self.shared;
-        self.op(async {
+        self.keeping_op(async {
             let now = D::now();
             let done = s
                 .write(|| {
@@ -263,7 +314,7 @@ where
         ttl: Duration,
     ) -> Result<()> {
         let s = &self.shared;
-        self.op(async {
+        self.keeping_op(async {
             let now = D::now();
             let done = s
                 .write(|| {
@@ -279,7 +330,7 @@ where
 
     pub(crate) async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
         let s = &self.shared;
-        self.op(async {
+        self.keeping_op(async {
             let now = D::now();
             let done = s
                 .write(|| {
@@ -342,29 +393,6 @@ where
             self.query(sql).execute(&mut *tx).await.map_err(err::<D>)?;
         }
         tx.commit().await.map_err(err::<D>)
-    }
-
-    /// When no connection is idle and the pool may grow, opens one in a
-    /// task of its own, bounded by the pool's acquire timeout (at least the
-    /// connect timeout), which puts it in the pool.
-    ///
-    /// An operation that opens a connection itself abandons it, half made,
-    /// when the operation times out. After a stall or a restart every
-    /// connection is opened again at once, under load: operations queue for
-    /// a connection, each gets one with little of its time left, and the
-    /// logins (PostgreSQL's SCRAM hashing is 50 ms of CPU in a debug build)
-    /// never finish: nothing gets through until the load stops. A login
-    /// that outlives the operation that asked for it ends that.
-    fn open_in_background(&self) {
-        let pool = &self.pool;
-        if pool.is_closed()
-            || pool.num_idle() > 0
-            || pool.size() >= pool.options().get_max_connections()
-        {
-            return;
-        }
-        let pool = pool.clone();
-        tokio::spawn(async move { drop(pool.acquire().await) });
     }
 
     async fn purge(&self) -> Result<u64> {

@@ -25,9 +25,12 @@ use crate::history::{Step, Writer};
 /// The lease the apps take (the pause fault lasts half of it).
 pub const LEASE: Duration = Duration::from_secs(3);
 
-/// The lease for the store-restart fault: a restart takes seconds, longer
-/// than what is left of a 3 s lease, and no completion outlives its lease.
-pub const LONG_LEASE: Duration = Duration::from_secs(10);
+/// The lease for the faults after which every store connection is opened
+/// again (a restart, a cut, a reset): idem's default lease. A restart takes
+/// seconds, and logins are slow on a busy machine (30 PostgreSQL logins at
+/// once took 6.3 s on a loaded 2-core machine): longer than what is left of
+/// a 3 s lease, and no completion outlives its lease.
+pub const LONG_LEASE: Duration = idem_core::DEFAULT_LEASE;
 
 /// How long establishing a store connection may take (password hashing in
 /// a debug build on a busy machine is slow).

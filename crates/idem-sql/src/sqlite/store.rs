@@ -103,6 +103,9 @@ impl Dialect for Sqlite {
 
     const BACKEND: &'static str = "sqlite";
     const CLAIM: ClaimReply<sqlx::Sqlite> = ClaimReply::Returning;
+    // One writer at a time, and a memory database is one connection:
+    // nothing to reserve.
+    const RESERVED_CONNECTIONS: u32 = 0;
 
     /// SQLITE_BUSY, SQLITE_LOCKED.
     fn lock_busy(error: &dyn sqlx::error::DatabaseError) -> bool {

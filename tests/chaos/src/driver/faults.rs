@@ -63,11 +63,11 @@ impl Fault {
             })
     }
 
-    /// The apps' lease in its cell: 3 s, but 10 s for a store restart
-    /// (which takes longer than what is left of a 3 s lease).
+    /// The apps' lease in its cell: 3 s, but idem's default (10 s) where
+    /// every store connection is opened again ([`LONG_LEASE`]).
     pub fn lease(self) -> Duration {
         match self {
-            Fault::Restart => LONG_LEASE,
+            Fault::Restart | Fault::Cut | Fault::Reset => LONG_LEASE,
             _ => LEASE,
         }
     }

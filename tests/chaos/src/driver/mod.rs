@@ -106,6 +106,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         (_, true, false) => " (transactional)",
         _ => "",
     };
+    let mut keep = false;
     for fault in faults {
         let label = format!("{}{label_suffix}", fault.name());
         if let Some(reason) = fault.not_applicable(&store) {
@@ -127,12 +128,21 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
                 } else {
                     "fail"
                 };
+                keep |= verdict == "fail";
                 print_cell(&store.backend, &label, verdict, &report, &took);
             }
-            Err(e) => print_cell(&store.backend, &label, "error", &Report::default(), &e),
+            Err(e) => {
+                keep = true;
+                print_cell(&store.backend, &label, "error", &Report::default(), &e);
+            }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if keep {
+        // The histories and the apps' logs, to see why.
+        eprintln!("  {}: kept {}", store.backend, dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
 

@@ -53,6 +53,15 @@ pub(crate) fn stale_tables(names: impl IntoIterator<Item = String>) -> Vec<Strin
 /// A loopback port nothing listens on: connecting is refused at once.
 pub(crate) const CLOSED_PORT: u16 = 1;
 
+/// Returns once a handler counted in `runs` has started: its key is claimed,
+/// so a duplicate sent now meets the claim (a fixed head start is not
+/// enough on a loaded machine).
+pub(crate) async fn first_started(runs: &std::sync::atomic::AtomicUsize) {
+    while runs.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 pub(crate) mod extra;
 pub(crate) mod pg_proxy;
 pub(crate) mod server;

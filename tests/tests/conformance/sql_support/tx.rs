@@ -191,7 +191,7 @@ where
             let runs = AtomicUsize::new(0);
             let hold = Duration::from_millis(500);
             let (first, dup) = tokio::join!(self.run(&k, hold, completion, &runs), async {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                super::first_started(&runs).await;
                 self.run(&k, Duration::ZERO, Completion::Keep(paid()), &runs)
                     .await
             });
@@ -221,7 +221,7 @@ where
         let hold = wait * 3;
         let (first, dup) =
             tokio::join!(self.run(&k, hold, Completion::Keep(paid()), &runs), async {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                super::first_started(&runs).await;
                 engine
                     .execute(&k, fp(), |_| async { ((), Completion::Keep(paid())) })
                     .await
