@@ -11,6 +11,7 @@ mod ci;
 mod conformance;
 mod demo;
 mod images;
+mod screenshot;
 mod servers;
 mod util;
 
@@ -43,8 +44,12 @@ tasks:
       build the demo's image, start it with docker-compose over Redis and
       PostgreSQL, check a replayed payment, tear everything down
   bench [--duration S] [--warmup S] [--connections N] [--rounds N]
-        [--priority] [--runtime multi|current]
-      load benchmark of the idempotency layer (wrk on loopback, not part of CI)";
+        [--priority] [--runtime multi|current] [--peers]
+      load benchmark of the idempotency layer (wrk on loopback, not part of CI);
+      --peers also runs the `idempotent` crate's memory store, side by side
+  screenshot
+      run the demo's checkout page in headless Chromium (the browser test)
+      and copy its screenshot to docs/checkout.png";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         Some("images") => images::run(&args[1..]),
         Some("servers") => servers::run(&args[1..]),
         Some("demo-compose") => demo::run(&args[1..]),
+        Some("screenshot") => screenshot::run(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

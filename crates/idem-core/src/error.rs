@@ -56,6 +56,16 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// The store cannot do this: an optional ability it lacks, such as
+    /// counting its records ([`IdempotencyStore::stats`](crate::IdempotencyStore::stats)).
+    #[error("{operation} is not supported by the {backend} store")]
+    Unsupported {
+        /// The store's name (`"redis"`, `"MssqlStore"`, ...).
+        backend: &'static str,
+        /// What was asked (`"stats"`, ...).
+        operation: &'static str,
+    },
+
     /// The store or the engine was configured wrongly (bad URL, bad table name,
     /// feature not compiled in).
     #[error("configuration error: {message}")]
@@ -91,6 +101,11 @@ impl Error {
             message: message.into(),
             source: None,
         }
+    }
+
+    /// Builds an [`Error::Unsupported`].
+    pub fn unsupported(backend: &'static str, operation: &'static str) -> Self {
+        Self::Unsupported { backend, operation }
     }
 
     /// Builds an [`Error::CorruptRecord`].

@@ -9,6 +9,7 @@ mod protocol;
 mod record;
 mod secret;
 mod settle;
+mod stats;
 mod store;
 
 pub use engine::Engine;
@@ -25,6 +26,7 @@ pub use protocol::{
 };
 pub use record::{Record, RecordState, StoredResponse};
 pub use secret::redact_url;
+pub use stats::StoreStats;
 pub use store::{Claim, IdempotencyStore, LeaseToken, PurgeExpired};
 
 // Backends implement the trait with `#[idem_core::async_trait]`, so they need

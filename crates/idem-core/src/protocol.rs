@@ -257,9 +257,7 @@ impl Idempotency {
             Err(panic) => {
                 if !lease.was_refused() {
                     let release = || self.store.release(key, &token);
-                    let deadline = self.settle_deadline();
-                    let released = settle::until(deadline, "release", release);
-                    if let Err(error) = self.renewing(&lease, released).await {
+                    if let Err(error) = self.settle(&lease, "release", release).await {
                         tracing::warn!(%key, %error, "could not release the key after the handler panicked");
                     }
                 }
@@ -278,23 +276,19 @@ impl Idempotency {
             Completion::Keep(response) => RecordState::Completed(response),
             Completion::KeepNotRetained { status } => RecordState::CompletedNotRetained { status },
             Completion::Release => {
-                let deadline = self.settle_deadline();
                 let release = || self.store.release(key, &token);
-                let released = settle::until(deadline, "release", release);
-                if let Err(error) = self.renewing(&lease, released).await {
+                if let Err(error) = self.settle(&lease, "release", release).await {
                     tracing::warn!(%key, %error, "the key could not be released; a retry runs once its lease ends");
                 }
                 return Ok(Outcome::Released(value));
             }
         };
         let bytes = Record::new(fingerprint, state, self.retention).encode();
-        let deadline = self.settle_deadline();
         let complete = || {
             self.store
                 .complete(key, &token, bytes.clone(), self.retention)
         };
-        let completed = settle::until(deadline, "complete", complete);
-        match self.renewing(&lease, completed).await {
+        match self.settle(&lease, "complete", complete).await {
             Ok(()) => Ok(Outcome::Executed(value)),
             Err(Error::LeaseLost) if self.was_kept(key, &bytes).await => {
                 tracing::debug!(%key, "an attempt that timed out had kept the result");
@@ -331,6 +325,28 @@ impl Idempotency {
     /// store refuses the token, which ends the attempts at once.
     fn settle_deadline(&self) -> Instant {
         Instant::now() + self.completion_bound
+    }
+
+    /// Settles the claim with `op` (`complete` or `release`) while renewing
+    /// the lease: one attempt, then, only if it failed on a transient error
+    /// and the completion bound leaves time, the retries of
+    /// [`settle::until`]. Most settles succeed at once, and building the
+    /// retries' backoff and deadline cost more than a memory store's whole
+    /// `complete`.
+    async fn settle<T, F, Fut>(&self, lease: &Lease<'_>, what: &'static str, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let deadline = self.settle_deadline();
+        match self.renewing(lease, op()).await {
+            Err(error) if error.is_transient() && Instant::now() < deadline => {
+                tracing::debug!(%error, "{what} failed; trying again");
+                self.renewing(lease, settle::until(deadline, what, op))
+                    .await
+            }
+            done => done,
+        }
     }
 
     /// Runs `work` (the handler, then storing its result) while renewing the

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::{Result, StoreKey};
+use crate::{Error, KeySpace, Result, StoreKey, StoreStats};
 
 /// Proof that the caller holds a key's claim. Fresh and unique for every
 /// successful [`IdempotencyStore::claim`]; [`extend`](IdempotencyStore::extend),
@@ -136,6 +136,28 @@ pub trait IdempotencyStore: Send + Sync + fmt::Debug {
     /// **Atomic and fenced**: deletes the record only if it is in progress with
     /// `token`, and returns whether it did. Any other record is left alone.
     async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool>;
+
+    /// Counts the records whose storage key starts with `space`'s prefix
+    /// (an optional ability, for operators: the `idem stats` command).
+    ///
+    /// # Behaviour
+    /// Live records are counted as in progress or completed (plain); a store
+    /// that keeps expired records until a purge also counts those. The
+    /// counts are a snapshot taken while other callers write, not a
+    /// transaction: a record may be counted in neither state, or, on a store
+    /// that scans, twice. It costs a scan of the records (O(n) in the
+    /// records the store holds, or in the keys of a Redis database); run it
+    /// for operators, not on a request path.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a store that cannot count (the default);
+    /// [`Error::Unavailable`] when the store cannot be reached.
+    async fn stats(&self, space: &KeySpace) -> Result<StoreStats> {
+        let _ = space;
+        let name = std::any::type_name::<Self>();
+        let name = name.rsplit("::").next().unwrap_or(name);
+        Err(Error::unsupported(name, "stats"))
+    }
 }
 
 #[async_trait]
@@ -169,6 +191,9 @@ impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
     }
     async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
         (**self).release(key, token).await
+    }
+    async fn stats(&self, space: &KeySpace) -> Result<StoreStats> {
+        (**self).stats(space).await
     }
 }
 

@@ -6,16 +6,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::http::Method;
+use axum::http::header::{self, HeaderName};
+use axum::middleware;
 use axum::routing::{get, post};
 use idem::{IdempotencyStore, StoreConfig};
-use idem_sql::Transactional;
 use idem_tower::{Drain, IdempotencyLayer, Metrics};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::chaos::Chaos;
 use crate::config::Config;
 use crate::db::Payments;
+use crate::page;
 use crate::routes::{self, AppState};
 
 /// The request body limit of the idempotency layer (bigger bodies get `413`).
@@ -39,8 +43,8 @@ pub struct Stopped {
 enum Layer {
     /// A lease per claim, on any store.
     Lease(IdempotencyLayer),
-    /// The payment and its idempotency record in one SQLite transaction.
-    Transactional(IdempotencyLayer<Transactional<sqlx::Sqlite>>),
+    /// The payment and its idempotency record in one transaction.
+    Transactional(crate::store::TxLayer),
 }
 
 /// The payments API, ready to serve.
@@ -65,7 +69,7 @@ impl Demo {
     /// ```
     ///
     /// Without `--store-url`, the idempotency records are in the payments'
-    /// SQLite file and each payment is one transaction with its record
+    /// database (SQLite, PostgreSQL or MySQL/MariaDB) and each payment is one transaction with its record
     /// (the transactional mode): a crash at any point leaves either the
     /// payment and its stored response, or neither.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
@@ -73,7 +77,9 @@ impl Demo {
         if config.store_url.is_none() {
             return Self::transactional(config, &store_config).await;
         }
-        let payments = Payments::open(&config.database).await?;
+        let payments = Payments::open(&config.database)
+            .await
+            .with_context(|| format!("cannot open the database {}", config.database.display()))?;
         let store = crate::store::open_store(&store_config)
             .await
             .with_context(|| {
@@ -97,18 +103,15 @@ impl Demo {
         Self::assemble(config, payments, store, &StoreConfig::default())
     }
 
-    /// The payments and the idempotency records in one SQLite file, on one
+    /// The payments and the idempotency records in one database, on one
     /// pool, each payment one transaction with its record.
     async fn transactional(config: Config, settings: &StoreConfig) -> anyhow::Result<Self> {
-        let store = settings
-            .connect_sqlite()
-            .await
-            .with_context(|| format!("cannot open the database {}", config.database.display()))?;
-        let payments = Payments::on(store.pool().clone()).await?;
-        let engine = store.transactional().with_retention(settings.retention);
-        let layer =
-            Layer::Transactional(configure(IdempotencyLayer::from_engine(engine), settings)?);
-        Ok(Self::with_layer(config, payments, layer))
+        let (payments, layer) = crate::store::TxLayer::open(&config.database, settings).await?;
+        Ok(Self::with_layer(
+            config,
+            payments,
+            Layer::Transactional(layer),
+        ))
     }
 
     fn assemble(
@@ -145,15 +148,18 @@ impl Demo {
         };
         let payments = Router::new()
             .route("/payments", post(routes::create).get(routes::list))
-            .route("/payments/{id}", get(routes::show));
+            .route("/payments/{id}", get(routes::show))
+            .route_layer(middleware::from_fn(page::options::apply));
         let payments = match &self.layer {
             Layer::Lease(layer) => payments.route_layer(layer.clone()),
-            Layer::Transactional(layer) => payments.route_layer(layer.clone()),
+            Layer::Transactional(layer) => layer.cover(payments),
         };
         Router::new()
             .merge(payments)
+            .merge(page::router())
             .route("/healthz", get(routes::healthz))
             .fallback(routes::not_found)
+            .layer(cors())
             .with_state(state)
     }
 
@@ -250,8 +256,31 @@ impl Demo {
     }
 }
 
+/// Cross-origin use: a page on another origin may send the headers of the
+/// protocol and read the ones it answers with. Without them in the lists a
+/// browser refuses a request that carries `Idempotency-Key` (the preflight
+/// fails), and hides `Idempotent-Replayed` and `Retry-After` from the
+/// script, so a page could neither tell a replay from a fresh answer nor
+/// wait as long as asked before retrying a `409`.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            HeaderName::from_static("idempotency-key"),
+            header::CONTENT_TYPE,
+            HeaderName::from_static(routes::ACCOUNT_HEADER),
+        ])
+        .expose_headers([
+            HeaderName::from_static("idempotent-replayed"),
+            header::RETRY_AFTER,
+            header::LOCATION,
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
 /// The demo's settings of the layer, in either mode.
-fn configure<E: idem_core::Engine>(
+pub(crate) fn configure<E: idem_core::Engine>(
     layer: IdempotencyLayer<E>,
     settings: &StoreConfig,
 ) -> anyhow::Result<IdempotencyLayer<E>> {

@@ -16,6 +16,7 @@ use rand::Rng;
 use tower::Service;
 
 use crate::config::ChaosMode;
+use crate::page::options::Options;
 use crate::problem::Problem;
 
 /// The error that makes the server close a connection without an answer.
@@ -66,7 +67,8 @@ impl Chaos {
 ///
 /// Only responses to requests with an `Idempotency-Key` that the handler has
 /// just produced are lost (not replays, not 5xx): by then the layer has stored
-/// the response, so the client's retry lands on the replay.
+/// the response, so the client's retry lands on the replay. A request with
+/// `?lose=true` ([`Options`]) loses its fresh response whatever the rate.
 #[derive(Debug, Clone)]
 pub struct ChaosService<S> {
     inner: S,
@@ -92,13 +94,14 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let keyed = req.headers().contains_key("idempotency-key");
+        let asked = Options::lose_requested(req.uri());
         let future = self.inner.call(req);
         let chaos = self.chaos.clone();
         Box::pin(async move {
             let Ok(response) = future.await;
             let fresh = !response.headers().contains_key("idempotent-replayed")
                 && !response.status().is_server_error();
-            if !keyed || !fresh || chaos.rate <= 0.0 {
+            if !keyed || !fresh || (chaos.rate <= 0.0 && !asked) {
                 return Ok(response);
             }
             // Read the whole body first, so everything the layer does at the
@@ -108,7 +111,7 @@ where
                 Ok(collected) => collected.to_bytes(),
                 Err(_) => return Err(Dropped),
             };
-            if !rand::rng().random_bool(chaos.rate) {
+            if !asked && !rand::rng().random_bool(chaos.rate) {
                 return Ok(Response::from_parts(parts, Body::from(bytes)));
             }
             chaos.lost.fetch_add(1, Ordering::Relaxed);

@@ -1,10 +1,15 @@
 //! Command-line flags and environment variables.
 
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
+use clap::{Arg, Command, Parser, ValueEnum};
+
+use crate::db::Database;
 
 /// The payments API demo for idem.
 #[derive(Debug, Clone, Parser)]
@@ -22,15 +27,25 @@ pub struct Config {
     #[arg(long, env = "IDEM_DEMO_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// SQLite file for the payments (created when missing); also the
-    /// idempotency store unless --store-url says otherwise.
-    #[arg(long, env = "IDEM_DEMO_DATABASE", default_value = "idem-demo.db")]
-    pub database: PathBuf,
+    /// Where the payments live: a SQLite file (a path or `sqlite://path`,
+    /// created when missing), or a `postgres://` or `mysql://` (`mariadb://`)
+    /// URL. Unless --store-url says otherwise, the idempotency records live
+    /// there too, and each payment is one transaction with its record.
+    #[arg(
+        long,
+        env = "IDEM_DEMO_DATABASE",
+        hide_env_values = true,
+        default_value = "idem-demo.db",
+        value_parser = DatabaseParser
+    )]
+    pub database: Database,
 
-    /// Idempotency store URL (default: `sqlite://` and the database path, the same file).
-    /// Built with the `redis`, `postgres`, `mysql` or `mssql` feature, those
+    /// Idempotency store URL, for the lease mode: the records there, the
+    /// payments in --database, each written on its own (default: none, the
+    /// records in --database, one transaction with each payment). Built
+    /// with the `redis`, `postgres`, `mysql` or `mssql` feature, those
     /// stores too.
-    #[arg(long, env = "IDEM_STORE_URL")]
+    #[arg(long, env = "IDEM_STORE_URL", hide_env_values = true)]
     pub store_url: Option<String>,
 
     /// Share (0.0 to 1.0) of fresh payment responses to lose after the
@@ -70,17 +85,22 @@ pub enum ChaosMode {
 }
 
 impl Config {
-    /// The defaults, with the database at `database` and a free port.
+    /// The defaults, with the payments in the SQLite file `database` and a
+    /// free port; set [`Config::database`] for a server.
     ///
     /// # Examples
     /// ```
-    /// let config = idem_demo::Config::new("/tmp/demo.db");
+    /// let mut config = idem_demo::Config::new("/tmp/demo.db");
     /// assert_eq!(config.store_url(), "sqlite:///tmp/demo.db");
+    /// # #[cfg(feature = "postgres")] {
+    /// config.database = "postgres://app@127.0.0.1/app".parse().unwrap();
+    /// assert_eq!(config.store_url(), "postgres://app@127.0.0.1/app");
+    /// # }
     /// ```
     pub fn new(database: impl Into<PathBuf>) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database: database.into(),
+            database: Database::Sqlite(database.into()),
             store_url: None,
             chaos_drop_rate: 0.0,
             chaos_mode: ChaosMode::Drop,
@@ -89,11 +109,35 @@ impl Config {
         }
     }
 
-    /// The idempotency store's URL: `--store-url`, else the database file.
+    /// The idempotency store's URL: `--store-url`, else the database's.
     pub fn store_url(&self) -> String {
         self.store_url
             .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.database.display()))
+            .unwrap_or_else(|| self.database.store_url())
+    }
+}
+
+/// Parses `--database`; its error names the URL's scheme, never the rest
+/// (clap's own would print the whole value, password included).
+#[derive(Debug, Clone, Copy)]
+struct DatabaseParser;
+
+impl TypedValueParser for DatabaseParser {
+    type Value = Database;
+
+    fn parse_ref(
+        &self,
+        cmd: &Command,
+        _: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<Database, clap::Error> {
+        let text = value.to_str().ok_or_else(|| {
+            clap::Error::raw(ErrorKind::InvalidUtf8, "--database is not valid UTF-8\n")
+                .with_cmd(cmd)
+        })?;
+        text.parse().map_err(|e| {
+            clap::Error::raw(ErrorKind::ValueValidation, format!("--database: {e}\n")).with_cmd(cmd)
+        })
     }
 }
 

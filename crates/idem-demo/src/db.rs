@@ -1,30 +1,22 @@
-//! The payments table in SQLite.
+//! The payments table: in a SQLite file, or on PostgreSQL or MySQL/MariaDB
+//! (`--database`).
 
-use std::path::Path;
-use std::str::FromStr;
+mod database;
+mod sql;
+mod table;
+mod tx;
+
 use std::time::Duration;
 
-use rust_decimal::Decimal;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-};
-use sqlx::{Row, SqliteConnection};
+use sqlx::Sqlite;
+use sqlx::pool::PoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 
 use crate::payment::{NewPayment, Payment};
+use table::Table;
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS payments (
-    id TEXT PRIMARY KEY NOT NULL,
-    scope TEXT NOT NULL,
-    idempotency_key TEXT NOT NULL,
-    amount TEXT NOT NULL,
-    currency TEXT NOT NULL,
-    recipient TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    UNIQUE (scope, idempotency_key)
-)";
-
-const COLUMNS: &str = "id, amount, currency, recipient, status, idempotency_key, created_at";
+pub use database::{Database, DatabaseError};
+pub use tx::Tx;
 
 /// What [`Payments::create`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,40 +29,79 @@ pub enum Created {
     Existing(Payment),
 }
 
-/// The payments, in a SQLite file.
+/// The payments, in the database `--database` names.
 #[derive(Debug, Clone)]
 pub struct Payments {
-    pool: SqlitePool,
+    table: Tables,
 }
 
+/// The table on its database's own pool.
+#[derive(Debug, Clone)]
+enum Tables {
+    Sqlite(Table<Sqlite>),
+    #[cfg(feature = "postgres")]
+    Postgres(Table<sqlx::Postgres>),
+    #[cfg(feature = "mysql")]
+    MySql(Table<sqlx::MySql>),
+}
+
+/// `$body` with `$table` bound to the payments table, whichever database.
+macro_rules! each {
+    ($tables:expr, $table:ident => $body:expr) => {
+        match $tables {
+            Tables::Sqlite($table) => $body,
+            #[cfg(feature = "postgres")]
+            Tables::Postgres($table) => $body,
+            #[cfg(feature = "mysql")]
+            Tables::MySql($table) => $body,
+        }
+    };
+}
+
+/// How long connecting to the payments database may take at start.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Payments {
-    /// Opens (and creates when missing) the database file at `path`, in WAL
-    /// mode, and creates the table.
+    /// Connects to `database` (a SQLite file is created when missing, and
+    /// opened in WAL mode) and creates the table when missing.
+    ///
+    /// # Errors
+    /// The database's error when it cannot be reached or the table cannot be
+    /// made.
     ///
     /// # Examples
     /// ```no_run
-    /// # async fn run() -> Result<(), sqlx::Error> {
-    /// let payments = idem_demo::db::Payments::open("idem-demo.db".as_ref()).await?;
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let database: idem_demo::db::Database = "idem-demo.db".parse()?;
+    /// let payments = idem_demo::db::Payments::open(&database).await?;
     /// # let _ = payments; Ok(()) }
     /// ```
-    pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        Self::on(pool).await
+    pub async fn open(database: &Database) -> Result<Self, sqlx::Error> {
+        fn pool<D: sqlx::Database>() -> PoolOptions<D> {
+            PoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(CONNECT_TIMEOUT)
+        }
+        match database {
+            Database::Sqlite(path) => {
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10));
+                Self::on(pool::<Sqlite>().connect_with(options).await?).await
+            }
+            #[cfg(feature = "postgres")]
+            Database::Postgres(url) => Self::on(pool::<sqlx::Postgres>().connect(url).await?).await,
+            #[cfg(feature = "mysql")]
+            Database::MySql(url) => Self::on(pool::<sqlx::MySql>().connect(url).await?).await,
+        }
     }
 
     /// The payments on an open pool (the idempotency store's, in the
     /// transactional mode), creating the table when missing.
-    pub async fn on(pool: SqlitePool) -> Result<Self, sqlx::Error> {
-        sqlx::query(SCHEMA).execute(&pool).await?;
-        Ok(Self { pool })
+    pub(crate) async fn on<D: Backend>(pool: sqlx::Pool<D>) -> Result<Self, sqlx::Error> {
+        D::payments(pool).await
     }
 
     /// Makes a payment for `(scope, key)`, unless one exists already.
@@ -80,92 +111,71 @@ impl Payments {
         key: &str,
         payment: &NewPayment,
     ) -> Result<Created, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
-        Self::create_in(&mut conn, scope, key, payment).await
+        each!(&self.table, table => table.create(scope, key, payment).await)
     }
 
-    /// [`create`](Self::create) on `conn`: one of the pool's, or a
-    /// transaction's (the request's `IdempotentTx` in the transactional
-    /// mode).
+    /// [`create`](Self::create) through the request's transaction (the
+    /// transactional mode), so that the payment commits with its
+    /// idempotency record.
     pub async fn create_in(
-        conn: &mut SqliteConnection,
+        tx: &mut Tx,
         scope: &str,
         key: &str,
         payment: &NewPayment,
     ) -> Result<Created, sqlx::Error> {
-        let id = format!("pay_{}", uuid::Uuid::new_v4().simple());
-        let sql = format!(
-            "INSERT INTO payments (id, scope, idempotency_key, amount, currency, recipient, status, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, 'succeeded', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-             ON CONFLICT (scope, idempotency_key) DO NOTHING
-             RETURNING {COLUMNS}"
-        );
-        let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&id)
-            .bind(scope)
-            .bind(key)
-            .bind(payment.amount.to_string())
-            .bind(&payment.currency)
-            .bind(&payment.recipient)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some(row) = inserted {
-            return Ok(Created::New(decode(&row)?));
+        match tx {
+            Tx::Sqlite(tx) => Table::<Sqlite>::create_in(tx, scope, key, payment).await,
+            #[cfg(feature = "postgres")]
+            Tx::Postgres(tx) => Table::<sqlx::Postgres>::create_in(tx, scope, key, payment).await,
+            #[cfg(feature = "mysql")]
+            Tx::MySql(tx) => Table::<sqlx::MySql>::create_in(tx, scope, key, payment).await,
         }
-        let sql = format!("SELECT {COLUMNS} FROM payments WHERE scope = ? AND idempotency_key = ?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(scope)
-            .bind(key)
-            .fetch_one(&mut *conn)
-            .await?;
-        Ok(Created::Existing(decode(&row)?))
     }
 
     /// The payment `id` in `scope`.
     pub async fn get(&self, scope: &str, id: &str) -> Result<Option<Payment>, sqlx::Error> {
-        let sql = format!("SELECT {COLUMNS} FROM payments WHERE scope = ? AND id = ?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(scope)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(decode).transpose()
+        each!(&self.table, table => table.get(scope, id).await)
     }
 
     /// The payments in `scope`, oldest first (at most 1000).
     pub async fn list(&self, scope: &str) -> Result<Vec<Payment>, sqlx::Error> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM payments WHERE scope = ? ORDER BY created_at, id LIMIT 1000"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(scope)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(decode).collect()
+        each!(&self.table, table => table.list(scope).await)
     }
 
     /// How many payments exist, in every scope.
     pub async fn count(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM payments")
-            .fetch_one(&self.pool)
-            .await
+        each!(&self.table, table => table.count().await)
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+        each!(&self.table, table => table.ping().await)
     }
 }
 
-fn decode(row: &SqliteRow) -> Result<Payment, sqlx::Error> {
-    let amount: String = row.try_get("amount")?;
-    Ok(Payment {
-        id: row.try_get("id")?,
-        amount: Decimal::from_str(&amount).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        currency: row.try_get("currency")?,
-        recipient: row.try_get("recipient")?,
-        status: row.try_get("status")?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        created_at: row.try_get("created_at")?,
-    })
+/// A database the payments can live in: SQLite, and PostgreSQL and
+/// MySQL/MariaDB with their features.
+pub(crate) trait Backend: sqlx::Database {
+    /// The payments table on `pool`, created when missing.
+    fn payments(
+        pool: sqlx::Pool<Self>,
+    ) -> impl Future<Output = Result<Payments, sqlx::Error>> + Send;
 }
+
+/// Stamps [`Backend`] for a database and its [`Tables`] variant.
+macro_rules! backend {
+    ($db:ty, $variant:ident) => {
+        impl Backend for $db {
+            async fn payments(pool: sqlx::Pool<Self>) -> Result<Payments, sqlx::Error> {
+                let table = Tables::$variant(Table::on(pool).await?);
+                Ok(Payments { table })
+            }
+        }
+    };
+}
+
+backend!(Sqlite, Sqlite);
+#[cfg(feature = "postgres")]
+backend!(sqlx::Postgres, Postgres);
+#[cfg(feature = "mysql")]
+backend!(sqlx::MySql, MySql);

@@ -4,6 +4,7 @@ pub mod app;
 pub mod chaos;
 pub mod config;
 pub mod db;
+pub mod page;
 pub mod payment;
 pub mod problem;
 pub mod routes;

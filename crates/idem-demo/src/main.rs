@@ -33,8 +33,13 @@ async fn run() -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let config = demo.config();
     println!("idem-demo: payments API on http://{address}");
+    let mode = if demo.is_transactional() {
+        "one transaction each"
+    } else {
+        "lease mode"
+    };
     println!(
-        "  payments in {}, idempotency records in {store_url}",
+        "  payments in {}, idempotency records in {store_url} ({mode})",
         config.database.display()
     );
     if config.chaos_drop_rate > 0.0 {

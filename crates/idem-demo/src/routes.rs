@@ -9,9 +9,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::json;
 
-use idem_sql::IdempotentTx;
-
-use crate::db::{Created, Payments};
+use crate::db::{Created, Payments, Tx};
 use crate::payment::{InputError, NewPayment, Payment};
 use crate::problem::Problem;
 
@@ -70,7 +68,7 @@ fn idempotency_key(headers: &HeaderMap) -> Option<String> {
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    tx: Option<IdempotentTx<sqlx::Sqlite>>,
+    tx: Option<Tx>,
     body: Bytes,
 ) -> Response {
     let Some(key) = idempotency_key(&headers) else {
@@ -187,7 +185,7 @@ pub async fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         "not-found",
         "No such route",
-        "routes: POST /payments, GET /payments, GET /payments/{id}, GET /healthz",
+        "routes: GET / (the checkout page), POST /payments, GET /payments, GET /payments/{id}, GET /healthz",
     )
     .into_response()
 }

@@ -1,7 +1,8 @@
 //! A payment cut by `kill -9`: in the default transactional mode the
 //! payment and its idempotency record were one transaction, so nothing is
 //! left and the retry pays once, at once; in the lease mode the dead
-//! process's claim holds the key until its lease ends.
+//! process's claim holds the key until its lease ends. The transactional
+//! case runs on SQLite, PostgreSQL and MySQL/MariaDB.
 
 #![cfg(unix)]
 
@@ -13,9 +14,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::new_key;
 use support::process::{Got, Process, client, pay};
+use support::servers::{Fresh, Server};
 
 /// Starts a payment that takes 3 s, kills the process 1 s into it, starts a
-/// second one on the same database, and retries: what the first retry got,
+/// second one on the same database (a SQLite file, or a server's URL), and
+/// retries: what the first retry got,
 /// how long it took, and the payments made for the key in the end.
 async fn kill_mid_payment(database: &Path, mode: &[&str]) -> (Got, Duration, usize) {
     let mut first = Process::start(
@@ -82,7 +85,33 @@ async fn retry_until_final(base: &str, key: &str) -> Got {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn in_one_transaction_a_killed_payment_leaves_nothing_and_its_retry_pays_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (retry, took, made) = kill_mid_payment(&dir.path().join("tx.db"), &[]).await;
+    killed_in_one_transaction(&dir.path().join("tx.db")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_a_killed_payment_leaves_nothing_and_its_retry_pays_once() {
+    killed_on_a_server(Server::Postgres, "crash").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_mysql_a_killed_payment_leaves_nothing_and_its_retry_pays_once() {
+    killed_on_a_server(Server::Mysql, "crash").await;
+}
+
+/// [`killed_in_one_transaction`] in a fresh database on `server` (its URL
+/// is the `--database`).
+async fn killed_on_a_server(server: Server, test: &str) {
+    let Some(db) = Fresh::new(server, test).await else {
+        return;
+    };
+    killed_in_one_transaction(Path::new(&db.url)).await;
+    db.drop().await;
+}
+
+/// The transactional mode on `database`: the killed payment left nothing,
+/// the first retry pays at once, and the key is paid once.
+async fn killed_in_one_transaction(database: &Path) {
+    let (retry, took, made) = kill_mid_payment(database, &[]).await;
     let Got::Answer {
         status, replayed, ..
     } = &retry

@@ -221,4 +221,9 @@ impl IdempotencyStore for CachedStore {
         self.tier.remove(key).await?;
         self.inner.release(key, token).await
     }
+
+    /// The store behind counts: the tier only holds copies.
+    async fn stats(&self, space: &idem_core::KeySpace) -> Result<idem_core::StoreStats> {
+        self.inner.stats(space).await
+    }
 }

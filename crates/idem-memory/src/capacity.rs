@@ -1,6 +1,6 @@
 //! Bounding the cache by entries and by bytes at once.
 //!
-//! moka bounds one number, the total weight. To bound two, each entry weighs
+//! The cache bounds one number, the total weight. To bound two, each entry weighs
 //! the larger of its share of the entry limit and its share of the byte limit,
 //! in units of [`SCALE`]: the total stays under `SCALE` only while both the
 //! entry count and the byte count stay under their limits.
@@ -64,18 +64,28 @@ impl Capacity {
         self.max_bytes
     }
 
-    /// The total weight for moka, or `None` when unbounded.
-    pub(crate) fn total_weight(&self) -> Option<u64> {
-        (self.max_entries.is_some() || self.max_bytes.is_some()).then_some(SCALE)
+    /// The total weight the cache may hold: [`SCALE`], or no limit when
+    /// unbounded.
+    pub(crate) fn total_weight(&self) -> u64 {
+        if self.max_entries.is_some() || self.max_bytes.is_some() {
+            SCALE
+        } else {
+            u64::MAX
+        }
+    }
+
+    /// How many records to size the cache's tables for at first.
+    pub(crate) fn expected_entries(&self) -> usize {
+        self.max_entries.map_or(4096, |n| n.min(1 << 20) as usize)
     }
 
     /// The weight of one record of `bytes` bytes.
-    pub(crate) fn weigh(&self, bytes: usize) -> u32 {
+    pub(crate) fn weigh(&self, bytes: usize) -> u64 {
         let by_count = self.max_entries.map_or(0, |n| SCALE / n);
         let by_bytes = self
             .max_bytes
             .map_or(0, |n| bytes as u128 * SCALE as u128 / n as u128);
-        by_count.max(by_bytes as u64).clamp(1, u32::MAX as u64) as u32
+        by_count.max(by_bytes.min(SCALE as u128) as u64).max(1)
     }
 }
 
@@ -89,10 +99,13 @@ mod tests {
             .with_max_entries(100)
             .with_max_bytes(1000);
         // 100 tiny entries fill the count.
-        assert!(u64::from(cap.weigh(1)) * 100 <= SCALE);
-        assert!(u64::from(cap.weigh(1)) * 101 > SCALE);
+        assert!(cap.weigh(1) * 100 <= SCALE);
+        assert!(cap.weigh(1) * 101 > SCALE);
         // 10 entries of 100 bytes fill the bytes.
-        assert!(u64::from(cap.weigh(100)) * 10 <= SCALE);
-        assert!(u64::from(cap.weigh(100)) * 11 > SCALE);
+        assert!(cap.weigh(100) * 10 <= SCALE);
+        assert!(cap.weigh(100) * 11 > SCALE);
+        // Unbounded: every record weighs 1 against no limit.
+        assert_eq!(Capacity::unbounded().weigh(1 << 30), 1);
+        assert_eq!(Capacity::unbounded().total_weight(), u64::MAX);
     }
 }

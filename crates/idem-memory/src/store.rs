@@ -1,14 +1,16 @@
-//! The moka-backed store.
+//! The store on quick_cache.
+
+mod stats;
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use idem_core::{Claim, Error, IdempotencyStore, LeaseToken, Result, StoreKey, async_trait};
-use moka::Expiry;
-use moka::ops::compute::{CompResult, Op};
-use moka::policy::EvictionPolicy;
-use moka::sync::Cache;
+use idem_core::{
+    Claim, Error, IdempotencyStore, KeySpace, LeaseToken, Result, StoreKey, StoreStats, async_trait,
+};
+use quick_cache::sync::{Cache, EntryAction, EntryResult};
+use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 
 use crate::Capacity;
 
@@ -17,6 +19,14 @@ const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Bytes counted for each record on top of its key and value.
 const RECORD_OVERHEAD: usize = 64;
+
+/// The share of the cache for records read or rewritten since they were
+/// written (quick_cache's "hot" part; the rest is a FIFO for new records).
+/// A claim's record is rewritten by its completion, so finished records
+/// pass through both parts and age out about oldest first; a record only
+/// written (`store`, as the tier keeps one) is kept while it is among the
+/// newest half. See the crate's README for the figures.
+const HOT_SHARE: f64 = 0.5;
 
 #[derive(Clone)]
 struct Slot {
@@ -27,55 +37,61 @@ struct Slot {
 
 impl Slot {
     fn new(value: Bytes, token: Option<LeaseToken>, ttl: Duration) -> Self {
-        let ttl = ttl.clamp(Duration::from_millis(1), MAX_TTL);
-        let now = Instant::now();
         Self {
             value,
             token,
-            expires_at: now
-                .checked_add(ttl)
-                .unwrap_or(now + Duration::from_secs(86_400)),
+            expires_at: deadline(ttl),
         }
     }
 
     fn is_live(&self) -> bool {
         self.expires_at > Instant::now()
     }
+}
 
-    fn held_by(&self, token: &LeaseToken) -> bool {
-        self.is_live() && self.token.as_ref() == Some(token)
+/// The instant a record written now with `ttl` expires.
+fn deadline(ttl: Duration) -> Instant {
+    let ttl = ttl.clamp(Duration::from_millis(1), MAX_TTL);
+    let now = Instant::now();
+    now.checked_add(ttl)
+        .unwrap_or(now + Duration::from_secs(86_400))
+}
+
+/// Each record weighs its share of the [`Capacity`].
+#[derive(Clone, Copy)]
+struct ByCapacity(Capacity);
+
+impl Weighter<String, Slot> for ByCapacity {
+    fn weight(&self, key: &String, slot: &Slot) -> u64 {
+        self.0.weigh(key.len() + slot.value.len() + RECORD_OVERHEAD)
     }
 }
 
-/// Each record expires at its own instant.
-struct PerRecordExpiry;
+/// Keeps an in-progress claim in the cache while its lease is live: eviction
+/// passes over it, so a running handler's key is never freed for room.
+#[derive(Clone, Copy)]
+struct PinLiveClaims;
 
-impl Expiry<String, Slot> for PerRecordExpiry {
-    fn expire_after_create(&self, _: &String, slot: &Slot, now: Instant) -> Option<Duration> {
-        Some(slot.expires_at.saturating_duration_since(now))
-    }
+impl Lifecycle<String, Slot> for PinLiveClaims {
+    type RequestState = ();
 
-    fn expire_after_update(
-        &self,
-        _: &String,
-        slot: &Slot,
-        now: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(slot.expires_at.saturating_duration_since(now))
+    fn is_pinned(&self, _: &String, slot: &Slot) -> bool {
+        slot.token.is_some() && slot.is_live()
     }
 }
+
+type Engine = Cache<String, Slot, ByCapacity, DefaultHashBuilder, PinLiveClaims>;
 
 /// An idempotency store in this process's memory, on a bounded
-/// [moka](https://docs.rs/moka) cache.
+/// [quick_cache](https://docs.rs/quick_cache) cache.
 ///
-/// Claims are atomic per key (moka's `and_compute_with` on its synchronous
-/// cache: no operation awaits, so none needs the async cache), records expire at
-/// their own instant, and the cache is bounded by [`Capacity`]. Records are
-/// lost when the process exits, and are not shared between processes: use it
-/// for tests, for one-process services, and as the tier in front of a shared
-/// store. Size the capacity well above the records live at once: a claim
-/// evicted for room behaves like a lease that ran out.
+/// Claims are atomic per key (quick_cache's `entry`, which decides under the
+/// key's shard lock; no operation awaits), records expire at their own
+/// instant, and the cache is bounded by [`Capacity`]. A live in-progress
+/// claim is pinned: eviction never takes it, so only its lease ends it.
+/// Records are lost when the process exits, and are not shared between
+/// processes: use it for tests, for one-process services, and as the tier in
+/// front of a shared store.
 ///
 /// # Examples
 /// ```
@@ -93,7 +109,7 @@ impl Expiry<String, Slot> for PerRecordExpiry {
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
-    cache: Cache<String, Slot>,
+    cache: std::sync::Arc<Engine>,
     capacity: Capacity,
 }
 
@@ -101,7 +117,7 @@ impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStore")
             .field("capacity", &self.capacity)
-            .field("entries", &self.cache.entry_count())
+            .field("entries", &self.cache.len())
             .finish()
     }
 }
@@ -127,19 +143,20 @@ impl MemoryStore {
     /// # let _ = store;
     /// ```
     pub fn with_capacity(capacity: Capacity) -> Self {
-        let mut builder = Cache::builder()
-            .expire_after(PerRecordExpiry)
-            // Admit every write: TinyLFU could refuse a new claim's record.
-            .eviction_policy(EvictionPolicy::lru());
-        if let Some(total) = capacity.total_weight() {
-            builder = builder
-                .max_capacity(total)
-                .weigher(move |k: &String, v: &Slot| {
-                    capacity.weigh(k.len() + v.value.len() + RECORD_OVERHEAD)
-                });
-        }
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(capacity.expected_entries())
+            .weight_capacity(capacity.total_weight())
+            .hot_allocation(HOT_SHARE)
+            .build()
+            .expect("every option is set");
+        let cache = Cache::with_options(
+            options,
+            ByCapacity(capacity),
+            DefaultHashBuilder::default(),
+            PinLiveClaims,
+        );
         Self {
-            cache: builder.build(),
+            cache: std::sync::Arc::new(cache),
             capacity,
         }
     }
@@ -149,15 +166,53 @@ impl MemoryStore {
         self.capacity
     }
 
-    fn live(&self, slot: Option<Slot>) -> Option<Slot> {
-        slot.filter(Slot::is_live)
+    /// How many records the cache holds, expired ones not yet evicted included.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Whether the cache holds no record at all.
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+
+    /// Runs `on_live` on the live record under `key` (under its shard's lock),
+    /// or returns `absent` when there is none.
+    fn with_live<T>(
+        &self,
+        key: &StoreKey,
+        absent: T,
+        on_live: impl FnOnce(&mut Slot) -> EntryAction<T>,
+    ) -> Result<(T, Option<Slot>)> {
+        let result = self.cache.entry(key.as_str(), None, |_, slot| {
+            if slot.is_live() {
+                on_live(slot)
+            } else {
+                EntryAction::Remove
+            }
+        });
+        match result {
+            EntryResult::Retained(t) => Ok((t, None)),
+            EntryResult::Removed(_, slot) if slot.is_live() => Ok((absent, Some(slot))),
+            // An expired record is dropped on the way; a vacant key is left
+            // vacant (the guard goes without inserting).
+            EntryResult::Removed(..) | EntryResult::Vacant(_) => Ok((absent, None)),
+            EntryResult::Replaced(..) | EntryResult::Timeout => Err(Error::backend(
+                "memory",
+                "quick_cache answered an entry call it was not asked for",
+            )),
+        }
     }
 }
 
 #[async_trait]
 impl IdempotencyStore for MemoryStore {
     async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
-        Ok(self.live(self.cache.get(key.as_str())).map(|s| s.value))
+        Ok(self
+            .cache
+            .get(key.as_str())
+            .filter(Slot::is_live)
+            .map(|s| s.value))
     }
 
     async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()> {
@@ -167,51 +222,58 @@ impl IdempotencyStore for MemoryStore {
     }
 
     async fn remove(&self, key: &StoreKey) -> Result<bool> {
-        Ok(self.live(self.cache.remove(key.as_str())).is_some())
+        Ok(self
+            .cache
+            .remove(key.as_str())
+            .is_some_and(|(_, slot)| slot.is_live()))
     }
 
     async fn exists(&self, key: &StoreKey) -> Result<bool> {
-        Ok(self.live(self.cache.get(key.as_str())).is_some())
+        Ok(self.cache.get(key.as_str()).is_some_and(|s| s.is_live()))
     }
 
     async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
-        // Fast path for replays and in-flight duplicates: a live record seen by
-        // a plain read would also stop the claim below, so answer with it.
-        if let Some(live) = self.live(self.cache.get(key.as_str())) {
-            return Ok(Claim::Existing(live.value));
-        }
         let token = LeaseToken::generate();
-        let result = self
-            .cache
-            .entry(key.as_str().to_owned())
-            .and_compute_with(|current| match current {
-                Some(entry) if entry.value().is_live() => Op::Nop,
-                _ => Op::Put(Slot::new(pending, Some(token), lease)),
-            });
+        // One step under the shard's lock: a live record is answered with, an
+        // expired one is taken over in place, and a vacant key gets a
+        // placeholder that makes every other caller wait for this insert.
+        let result = self.cache.entry(key.as_str(), None, |_, slot| {
+            if slot.is_live() {
+                EntryAction::Retain(Some(slot.value.clone()))
+            } else {
+                *slot = Slot::new(pending.clone(), Some(token), lease);
+                EntryAction::Retain(None)
+            }
+        });
         match result {
-            CompResult::Inserted(_) | CompResult::ReplacedWith(_) => Ok(Claim::Acquired(token)),
-            CompResult::Unchanged(entry) => Ok(Claim::Existing(entry.into_value().value)),
-            CompResult::Removed(_) | CompResult::StillNone(_) => Err(Error::backend(
-                "memory",
-                "moka skipped a claim it was asked to write",
-            )),
+            EntryResult::Retained(Some(existing)) => Ok(Claim::Existing(existing)),
+            EntryResult::Retained(None) => Ok(Claim::Acquired(token)),
+            EntryResult::Vacant(guard) => {
+                // Pinned, so admitted whatever its weight.
+                let _ = guard.insert(Slot::new(pending, Some(token), lease));
+                Ok(Claim::Acquired(token))
+            }
+            EntryResult::Removed(..) | EntryResult::Replaced(..) | EntryResult::Timeout => {
+                Err(Error::backend(
+                    "memory",
+                    "quick_cache skipped a claim it was asked to decide",
+                ))
+            }
         }
     }
 
     async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
-        let result = self
-            .cache
-            .entry(key.as_str().to_owned())
-            .and_compute_with(|current| match current {
-                Some(entry) if entry.value().held_by(token) => {
-                    let value = entry.into_value().value;
-                    Op::Put(Slot::new(value, Some(*token), lease))
-                }
-                _ => Op::Nop,
-            });
-        match result {
-            CompResult::ReplacedWith(_) => Ok(()),
-            _ => Err(Error::LeaseLost),
+        let (extended, _) = self.with_live(key, false, |slot| {
+            let held = slot.token.as_ref() == Some(token);
+            if held {
+                slot.expires_at = deadline(lease);
+            }
+            EntryAction::Retain(held)
+        })?;
+        if extended {
+            Ok(())
+        } else {
+            Err(Error::LeaseLost)
         }
     }
 
@@ -222,27 +284,119 @@ impl IdempotencyStore for MemoryStore {
         value: Bytes,
         ttl: Duration,
     ) -> Result<()> {
-        let result = self
-            .cache
-            .entry(key.as_str().to_owned())
-            .and_compute_with(|current| match current {
-                Some(entry) if entry.value().held_by(token) => Op::Put(Slot::new(value, None, ttl)),
-                _ => Op::Nop,
-            });
-        match result {
-            CompResult::ReplacedWith(_) => Ok(()),
-            _ => Err(Error::LeaseLost),
+        let (completed, _) = self.with_live(key, false, |slot| {
+            let held = slot.token.as_ref() == Some(token);
+            if held {
+                *slot = Slot::new(value, None, ttl);
+            }
+            EntryAction::Retain(held)
+        })?;
+        if completed {
+            Ok(())
+        } else {
+            Err(Error::LeaseLost)
         }
     }
 
     async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
-        let result = self
-            .cache
-            .entry(key.as_str().to_owned())
-            .and_compute_with(|current| match current {
-                Some(entry) if entry.value().held_by(token) => Op::Remove,
-                _ => Op::Nop,
-            });
-        Ok(matches!(result, CompResult::Removed(_)))
+        let (_, removed) = self.with_live(key, (), |slot| {
+            if slot.token.as_ref() == Some(token) {
+                EntryAction::Remove
+            } else {
+                EntryAction::Retain(())
+            }
+        })?;
+        Ok(removed.is_some())
+    }
+
+    async fn stats(&self, space: &KeySpace) -> Result<StoreStats> {
+        Ok(self.count(space))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn key(i: usize) -> StoreKey {
+        StoreKey::parse(format!("k:{i}")).unwrap()
+    }
+
+    async fn claim(store: &MemoryStore, i: usize, lease: Duration) -> LeaseToken {
+        match store.claim(&key(i), "pending".into(), lease).await.unwrap() {
+            Claim::Acquired(token) => token,
+            Claim::Existing(_) => panic!("key {i} was taken"),
+        }
+    }
+
+    #[tokio::test]
+    async fn churn_keeps_the_bound_and_the_newest_records() {
+        let store = MemoryStore::with_capacity(Capacity::unbounded().with_max_entries(1_000));
+        for i in 0..20_000 {
+            let token = claim(&store, i, HOUR).await;
+            store
+                .complete(&key(i), &token, "done".into(), HOUR)
+                .await
+                .unwrap();
+        }
+        assert!(store.len() <= 1_000, "{} records held", store.len());
+        let mut kept = 0;
+        for i in 19_000..20_000 {
+            kept += usize::from(store.exists(&key(i)).await.unwrap());
+        }
+        // Oldest out first: most of the newest thousand are still there.
+        assert!(kept >= 800, "only {kept} of the newest 1000 kept");
+        assert!(store.exists(&key(19_999)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn live_claims_are_never_evicted_for_room() {
+        let store = MemoryStore::with_capacity(Capacity::unbounded().with_max_entries(100));
+        let mut tokens = Vec::new();
+        for i in 0..50 {
+            tokens.push(claim(&store, i, HOUR).await);
+        }
+        for i in 1_000..11_000 {
+            store.store(&key(i), "filler".into(), HOUR).await.unwrap();
+        }
+        for (i, token) in tokens.iter().enumerate() {
+            store
+                .extend(&key(i), token, HOUR)
+                .await
+                .unwrap_or_else(|e| panic!("claim {i} was evicted: {e}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_expired_claim_is_evicted_like_any_record() {
+        let store = MemoryStore::with_capacity(Capacity::unbounded().with_max_entries(100));
+        let token = claim(&store, 0, Duration::from_millis(1)).await;
+        std::thread::sleep(Duration::from_millis(5));
+        for i in 1_000..11_000 {
+            store.store(&key(i), "filler".into(), HOUR).await.unwrap();
+        }
+        assert!(store.len() <= 100);
+        assert!(matches!(
+            store.extend(&key(0), &token, HOUR).await,
+            Err(Error::LeaseLost)
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_byte_bound_holds() {
+        let store = MemoryStore::with_capacity(Capacity::unbounded().with_max_bytes(1 << 20));
+        let value = Bytes::from(vec![b'x'; 1_000]);
+        for i in 0..10_000 {
+            store.store(&key(i), value.clone(), HOUR).await.unwrap();
+        }
+        let per_record = 1_000 + RECORD_OVERHEAD + "k:1000".len();
+        assert!(
+            store.len() * per_record <= 1 << 20,
+            "{} records",
+            store.len()
+        );
+        assert!(store.len() >= 500, "{} records", store.len());
     }
 }

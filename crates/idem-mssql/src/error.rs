@@ -52,11 +52,32 @@ pub(crate) enum OperationError {
     Reply(&'static str),
 }
 
+/// Server error 1205: this session was chosen as a deadlock victim (its
+/// transaction was rolled back).
+pub(crate) const DEADLOCK_VICTIM: u32 = 1205;
+
+/// Server error 1222: a lock was not granted within `SET LOCK_TIMEOUT`.
+pub(crate) const LOCK_TIMEOUT: u32 = 1222;
+
 /// Server error numbers worth retrying later: deadlock victim, lock timeout,
 /// and Azure SQL's "busy / moving / throttled" family.
 const TRANSIENT_SERVER_ERRORS: &[u32] = &[
-    1205, 1222, 4060, 40143, 40197, 40501, 40613, 49918, 49919, 49920,
+    DEADLOCK_VICTIM,
+    LOCK_TIMEOUT,
+    4060,
+    40143,
+    40197,
+    40501,
+    40613,
+    49918,
+    49919,
+    49920,
 ];
+
+/// Whether a server error number is worth retrying later.
+fn is_transient(code: u32) -> bool {
+    TRANSIENT_SERVER_ERRORS.contains(&code)
+}
 
 /// Maps a driver error from a query.
 pub(crate) fn query_error(e: tiberius::error::Error) -> Error {
@@ -65,19 +86,83 @@ pub(crate) fn query_error(e: tiberius::error::Error) -> Error {
         T::Io { .. } | T::Tls(_) | T::Protocol(_) | T::Routing { .. } => {
             Error::unavailable(BACKEND, e)
         }
-        T::Server(token) if TRANSIENT_SERVER_ERRORS.contains(&token.code()) => {
-            Error::unavailable(BACKEND, e)
-        }
+        T::Server(token) if is_transient(token.code()) => Error::unavailable(BACKEND, e),
         _ => Error::backend(BACKEND, e),
+    }
+}
+
+/// Why the transactional mode's claim did not get its key, by the server's
+/// error number (`None`: not a server error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClaimFailure {
+    /// Another transaction held the key past the lock wait: it is in flight.
+    LockTimeout,
+    /// The server rolled this transaction back to end a deadlock: nothing
+    /// was written, and the claim may run again in a new transaction.
+    Deadlock,
+    /// Anything else: an error.
+    Other,
+}
+
+impl ClaimFailure {
+    pub(crate) fn of(code: Option<u32>) -> Self {
+        match code {
+            Some(LOCK_TIMEOUT) => Self::LockTimeout,
+            Some(DEADLOCK_VICTIM) => Self::Deadlock,
+            _ => Self::Other,
+        }
     }
 }
 
 /// Whether a failed query may succeed if run again at once (this session
 /// was chosen as a deadlock victim).
 pub(crate) fn is_retryable(e: &tiberius::error::Error) -> bool {
-    e.is_deadlock()
+    e.code() == Some(DEADLOCK_VICTIM)
 }
 
 pub(crate) fn unavailable(e: OperationError) -> Error {
     Error::unavailable(BACKEND, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_timeout_and_deadlock_are_transient_and_tell_the_claim_apart() {
+        assert!(is_transient(LOCK_TIMEOUT) && is_transient(DEADLOCK_VICTIM));
+        assert!(!is_transient(2627), "a duplicate key is not transient");
+        assert_eq!(ClaimFailure::of(Some(1222)), ClaimFailure::LockTimeout);
+        assert_eq!(ClaimFailure::of(Some(1205)), ClaimFailure::Deadlock);
+        for other in [None, Some(0), Some(2627), Some(3902), Some(40501)] {
+            assert_eq!(ClaimFailure::of(other), ClaimFailure::Other, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn broken_connections_are_unavailable_and_keep_their_source() {
+        let io = tiberius::error::Error::Io {
+            kind: std::io::ErrorKind::ConnectionReset,
+            message: "reset by peer".into(),
+        };
+        let e = query_error(io);
+        assert!(
+            matches!(
+                e,
+                Error::Unavailable {
+                    backend: BACKEND,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let source = std::error::Error::source(&e).expect("the driver's error is kept");
+        assert!(source.to_string().contains("reset by peer"), "{source}");
+        let conversion = query_error(tiberius::error::Error::Conversion("bad".into()));
+        assert!(
+            matches!(conversion, Error::Backend { .. }),
+            "{conversion:?}"
+        );
+        assert!(!conversion.is_transient());
+    }
 }

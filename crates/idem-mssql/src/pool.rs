@@ -2,6 +2,7 @@
 //! connections dropped, and connect failures reported to whoever waits.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -152,11 +153,25 @@ impl ConnPool {
     /// A connection, or `Unavailable` with the reason (the connect failure
     /// seen while waiting, else the pool timeout with the last failure).
     pub(crate) async fn get(&self) -> Result<PooledConnection<'_, Manager>> {
+        self.wait(self.pool.get()).await
+    }
+
+    /// [`get`](Self::get), for a connection held past the caller's borrow
+    /// of the pool (the transactional mode lends it to a handler).
+    pub(crate) async fn get_owned(&self) -> Result<PooledConnection<'static, Manager>> {
+        self.wait(self.pool.get_owned()).await
+    }
+
+    /// Waits for `got`, or for a connect failure, whichever comes first.
+    async fn wait<C>(
+        &self,
+        got: impl Future<Output = Result<C, bb8::RunError<ConnectError>>>,
+    ) -> Result<C> {
         let failed = self.failures.happened.notified();
         tokio::pin!(failed);
         failed.as_mut().enable();
         tokio::select! {
-            got = self.pool.get() => match got {
+            got = got => match got {
                 Ok(conn) => Ok(conn),
                 Err(bb8::RunError::User(e)) => Err(unavailable(OperationError::Connect(e))),
                 Err(bb8::RunError::TimedOut) => Err(unavailable(OperationError::PoolTimeout {

@@ -50,6 +50,39 @@ fn expiry(secs: u8, millis: u8) -> String {
     format!("DATEADD(MILLISECOND, @P{millis}, DATEADD(SECOND, @P{secs}, SYSUTCDATETIME()))")
 }
 
+/// The lock wait as `SET LOCK_TIMEOUT`'s milliseconds: rounded up, at most
+/// `i32::MAX` (24 days); zero is "do not wait at all".
+pub(crate) fn lock_timeout_millis(wait: Duration) -> i32 {
+    let millis = wait.as_nanos().div_ceil(1_000_000);
+    i32::try_from(millis).unwrap_or(i32::MAX)
+}
+
+/// Opens the transactional mode's transaction: `XACT_ABORT` off (an error
+/// caught in the claim leaves the transaction usable, whatever an earlier
+/// run left set on the session), read committed (row locks, no key-range
+/// locks), lock waits bounded by `lock_wait`. A batch of its own,
+/// not a parameterized call: SQL Server restores a `SET` made inside
+/// `sp_executesql` when it returns, and a transaction begun there must end
+/// there.
+pub(crate) fn begin_transaction(lock_wait: Duration) -> String {
+    format!(
+        "SET XACT_ABORT OFF;\n\
+         SET TRANSACTION ISOLATION LEVEL READ COMMITTED;\n\
+         SET LOCK_TIMEOUT {};\n\
+         BEGIN TRANSACTION;",
+        lock_timeout_millis(lock_wait)
+    )
+}
+
+/// Commits the transaction and gives the session back its default lock
+/// wait (none: `-1`), so the pool holds no connection with a bound left on.
+pub(crate) const COMMIT_TRANSACTION: &str = "COMMIT TRANSACTION;\nSET LOCK_TIMEOUT -1;";
+
+/// Rolls the transaction back, if the server has not already (`XACT_ABORT`
+/// or a deadlock ends it on its own), and resets the lock wait.
+pub(crate) const ROLLBACK_TRANSACTION: &str =
+    "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;\nSET LOCK_TIMEOUT -1;";
+
 /// Every statement the store runs, built once for its table.
 #[derive(Debug, Clone)]
 pub(crate) struct Statements {
@@ -65,6 +98,13 @@ pub(crate) struct Statements {
     pub(crate) remove: String,
     /// `@P1` key, `@P2` value, `@P3` seconds, `@P4` milliseconds, `@P5` token.
     pub(crate) claim: String,
+    /// The claim of the transactional mode, inside its transaction; `@P1`
+    /// key, `@P2` value, `@P3` seconds, `@P4` milliseconds, `@P5` token.
+    pub(crate) claim_in_transaction: String,
+    /// `complete` in the transactional mode's transaction, which writes
+    /// nothing when the transaction is no longer open (the handler's
+    /// statements ended it); same parameters.
+    pub(crate) complete_in_transaction: String,
     /// `@P1` key, `@P2` seconds, `@P3` milliseconds, `@P4` token.
     pub(crate) extend: String,
     /// `@P1` key, `@P2` value, `@P3` seconds, `@P4` milliseconds, `@P5` token.
@@ -80,6 +120,10 @@ impl Statements {
         let t = table.quoted();
         let live = "[ExpiresAt] > SYSUTCDATETIME()";
         let exp = expiry(3, 4);
+        let complete = format!(
+            "UPDATE {t} SET [Value] = @P2, [ExpiresAt] = {exp}, [LeaseToken] = NULL\n\
+             WHERE [Key] = @P1 AND [LeaseToken] = @P5 AND {live};"
+        );
         Self {
             create: format!(
                 "IF OBJECT_ID(@P1, N'U') IS NULL\n\
@@ -129,15 +173,43 @@ impl Statements {
                  \x20   SELECT CAST(NULL AS UNIQUEIDENTIFIER) AS [Acquired], [Value] FROM {t} WHERE [Key] = @P1;\n\
                  COMMIT TRANSACTION;"
             ),
+            // The claim held to the end of a transaction that runs a
+            // handler. The MERGE above cannot be: its key-range locks
+            // (HOLDLOCK) on an absent key cover the gap up to the next key,
+            // so held until the commit they would stall every other new key
+            // in that gap. Here the INSERT takes a lock on its own key only;
+            // a racing INSERT of the same key waits on that lock (up to
+            // LOCK_TIMEOUT), then fails with a duplicate key (2627/2601)
+            // when the first committed, or inserts when it rolled back. On a
+            // duplicate, an expired row is taken over; a live one is read
+            // with a lock held for the read alone (READCOMMITTEDLOCK: the
+            // latest committed record, under read committed snapshot too).
+            // No XACT_ABORT and no inner transaction: the CATCH goes on in
+            // the caller's transaction, and every other error is rethrown.
+            claim_in_transaction: format!(
+                "SET NOCOUNT ON;\n\
+                 DECLARE @Acquired UNIQUEIDENTIFIER = @P5;\n\
+                 BEGIN TRY\n\
+                 \x20   INSERT INTO {t} ([Key], [Value], [ExpiresAt], [LeaseToken]) VALUES (@P1, @P2, {exp}, @P5);\n\
+                 END TRY\n\
+                 BEGIN CATCH\n\
+                 \x20   IF ERROR_NUMBER() NOT IN (2601, 2627) THROW;\n\
+                 \x20   UPDATE {t} WITH (ROWLOCK) SET [Value] = @P2, [ExpiresAt] = {exp}, [LeaseToken] = @P5\n\
+                 \x20   WHERE [Key] = @P1 AND [ExpiresAt] <= SYSUTCDATETIME();\n\
+                 \x20   IF @@ROWCOUNT = 0 SET @Acquired = NULL;\n\
+                 END CATCH;\n\
+                 IF @Acquired IS NULL\n\
+                 \x20   SELECT CAST(NULL AS UNIQUEIDENTIFIER) AS [Acquired], [Value] FROM {t} WITH (READCOMMITTEDLOCK) WHERE [Key] = @P1;\n\
+                 ELSE\n\
+                 \x20   SELECT @Acquired AS [Acquired], CAST(NULL AS VARBINARY(MAX)) AS [Value];"
+            ),
             extend: format!(
                 "UPDATE {t} SET [ExpiresAt] = {renewed}\n\
                  WHERE [Key] = @P1 AND [LeaseToken] = @P4 AND {live};",
                 renewed = expiry(2, 3),
             ),
-            complete: format!(
-                "UPDATE {t} SET [Value] = @P2, [ExpiresAt] = {exp}, [LeaseToken] = NULL\n\
-                 WHERE [Key] = @P1 AND [LeaseToken] = @P5 AND {live};"
-            ),
+            complete_in_transaction: format!("IF @@TRANCOUNT > 0\n{complete}"),
+            complete,
             release: format!(
                 "DELETE FROM {t} WHERE [Key] = @P1 AND [LeaseToken] = @P2 AND {live};"
             ),
@@ -147,7 +219,7 @@ impl Statements {
 
     /// Every statement with its name and its number of parameters.
     #[cfg(test)]
-    pub(crate) fn all(&self) -> [(&'static str, &str, u8); 10] {
+    pub(crate) fn all(&self) -> [(&'static str, &str, u8); 12] {
         [
             ("create", &self.create, 1),
             ("find", &self.find, 1),
@@ -155,8 +227,10 @@ impl Statements {
             ("store", &self.store, 4),
             ("remove", &self.remove, 1),
             ("claim", &self.claim, 5),
+            ("claim_in_transaction", &self.claim_in_transaction, 5),
             ("extend", &self.extend, 4),
             ("complete", &self.complete, 5),
+            ("complete_in_transaction", &self.complete_in_transaction, 5),
             ("release", &self.release, 2),
             ("purge", &self.purge, 1),
         ]
@@ -241,6 +315,78 @@ mod tests {
         assert!(!s.extend.contains("[LeaseToken] = NULL"), "{}", s.extend);
         assert!(s.store.contains("MERGE [IdempotencyStore] WITH (HOLDLOCK)"));
         assert!(s.store.contains("[LeaseToken] = NULL"));
+    }
+
+    #[test]
+    fn the_claim_in_a_transaction_locks_its_key_alone_and_stays_in_the_callers_transaction() {
+        let s = Statements::new(&TableName::default());
+        let claim = &s.claim_in_transaction;
+        // Neither a transaction of its own (it would have to end inside
+        // sp_executesql) nor XACT_ABORT (the CATCH goes on in the caller's
+        // transaction), nor serializable range locks held to the commit.
+        for absent in [
+            "TRANSACTION",
+            "XACT_ABORT",
+            "HOLDLOCK",
+            "SERIALIZABLE",
+            "MERGE",
+        ] {
+            assert!(!claim.contains(absent), "{absent}:\n{claim}");
+        }
+        assert_eq!(claim.matches("INSERT INTO [IdempotencyStore]").count(), 1);
+        // Only a duplicate key is handled; everything else (1222, 1205) is
+        // rethrown to the caller.
+        assert!(claim.contains("IF ERROR_NUMBER() NOT IN (2601, 2627) THROW;"));
+        assert!(claim.find("BEGIN TRY").unwrap() < claim.find("INSERT").unwrap());
+        assert!(claim.find("INSERT").unwrap() < claim.find("BEGIN CATCH").unwrap());
+        // A duplicate is taken over only when expired, with the same expiry
+        // and token as the insert.
+        assert!(claim.contains("WHERE [Key] = @P1 AND [ExpiresAt] <= SYSUTCDATETIME()"));
+        assert_eq!(claim.matches(&expiry(3, 4)).count(), 2);
+        // A live record is read under a lock held for the read alone, so
+        // replaying duplicates do not queue behind each other.
+        assert!(claim.contains("WITH (READCOMMITTEDLOCK) WHERE [Key] = @P1"));
+        assert!(!claim.contains("UPDLOCK"));
+        // It answers as the store's claim does: (Acquired, Value).
+        assert!(
+            claim.contains(
+                "SELECT @Acquired AS [Acquired], CAST(NULL AS VARBINARY(MAX)) AS [Value]"
+            )
+        );
+        assert!(claim.contains("SELECT CAST(NULL AS UNIQUEIDENTIFIER) AS [Acquired], [Value]"));
+    }
+
+    #[test]
+    fn the_completion_in_a_transaction_writes_only_while_it_is_open() {
+        let s = Statements::new(&TableName::default());
+        let complete = &s.complete_in_transaction;
+        assert!(
+            complete.starts_with("IF @@TRANCOUNT > 0\nUPDATE "),
+            "{complete}"
+        );
+        assert!(complete.ends_with(&s.complete), "{complete}");
+    }
+
+    #[test]
+    fn the_transaction_batches_bound_the_lock_wait_and_reset_it() {
+        let begin = begin_transaction(Duration::from_millis(300));
+        assert!(begin.contains("SET LOCK_TIMEOUT 300;"), "{begin}");
+        assert!(begin.contains("READ COMMITTED"), "{begin}");
+        assert!(begin.starts_with("SET XACT_ABORT OFF;"), "{begin}");
+        assert!(begin.ends_with("BEGIN TRANSACTION;"), "{begin}");
+        assert!(!begin.contains("@P"), "a batch has no parameters: {begin}");
+        assert!(COMMIT_TRANSACTION.starts_with("COMMIT TRANSACTION;"));
+        assert!(ROLLBACK_TRANSACTION.starts_with("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;"));
+        for end in [COMMIT_TRANSACTION, ROLLBACK_TRANSACTION] {
+            assert!(end.ends_with("SET LOCK_TIMEOUT -1;"), "{end}");
+        }
+        assert_eq!(lock_timeout_millis(Duration::ZERO), 0);
+        assert_eq!(lock_timeout_millis(Duration::from_micros(1500)), 2);
+        assert_eq!(lock_timeout_millis(Duration::from_secs(2)), 2000);
+        assert_eq!(lock_timeout_millis(Duration::MAX), i32::MAX);
+        assert!(
+            begin_transaction(Duration::MAX).contains(&format!("SET LOCK_TIMEOUT {};", i32::MAX))
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::sql::{PURGE_BATCH, Statements, key_bytes, ttl_parts};
 use crate::{MssqlConfig, TableName};
 
 /// How many times a statement chosen as a deadlock victim is run again.
-const DEADLOCK_RETRIES: u32 = 3;
+pub(crate) const DEADLOCK_RETRIES: u32 = 3;
 
 /// An idempotency store in a SQL Server table, over a pool of
 /// [tiberius](https://docs.rs/tiberius) connections.
@@ -137,8 +137,20 @@ impl MssqlStore {
         &self.inner.table
     }
 
+    pub(crate) fn pool(&self) -> &ConnPool {
+        &self.inner.pool
+    }
+
+    pub(crate) fn statements(&self) -> &Statements {
+        &self.inner.statements
+    }
+
+    pub(crate) fn operation_timeout(&self) -> Duration {
+        self.inner.config.operation_timeout
+    }
+
     /// Creates the table once, if migrations are on.
-    async fn ready(&self) -> Result<()> {
+    pub(crate) async fn ready(&self) -> Result<()> {
         if !self.inner.config.migrations {
             return Ok(());
         }
@@ -244,7 +256,10 @@ enum Answer {
 }
 
 /// Bounds `fut` by the operation timeout.
-async fn with_timeout<T>(timeout: Duration, fut: impl Future<Output = Result<T>>) -> Result<T> {
+pub(crate) async fn with_timeout<T>(
+    timeout: Duration,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(result) => result,
         Err(_) => Err(unavailable(OperationError::OperationTimeout(timeout))),
@@ -253,7 +268,7 @@ async fn with_timeout<T>(timeout: Duration, fut: impl Future<Output = Result<T>>
 
 /// What a fenced write that changed `written` rows means: the caller's claim
 /// was live (a row changed), or it was lost (none).
-fn fenced(written: u64) -> Result<()> {
+pub(crate) fn fenced(written: u64) -> Result<()> {
     if written == 0 {
         Err(Error::LeaseLost)
     } else {
@@ -261,7 +276,7 @@ fn fenced(written: u64) -> Result<()> {
     }
 }
 
-fn reply_error(what: &'static str) -> Error {
+pub(crate) fn reply_error(what: &'static str) -> Error {
     Error::backend(BACKEND, OperationError::Reply(what))
 }
 
@@ -284,8 +299,25 @@ fn bytes_at(row: Row, column: usize) -> Result<Bytes> {
     Ok(value.map(Bytes::from).unwrap_or_default())
 }
 
-fn uuid(token: &LeaseToken) -> Uuid {
+pub(crate) fn uuid(token: &LeaseToken) -> Uuid {
     Uuid::from_bytes(*token.as_bytes())
+}
+
+/// Reads a claim's reply, a row `(Acquired, Value)`: the key is `token`'s
+/// (the token it wrote), or another's (the live record it found). `None`
+/// when there is no row.
+pub(crate) fn claim_reply(rows: Vec<Row>, token: LeaseToken) -> Result<Option<Claim>> {
+    let Some(row) = rows.into_iter().next() else {
+        return Ok(None);
+    };
+    let acquired: Option<Uuid> = row
+        .try_get::<Uuid, _>(0)
+        .map_err(|e| Error::backend(BACKEND, e))?;
+    match acquired {
+        Some(written) if written == uuid(&token) => Ok(Some(Claim::Acquired(token))),
+        Some(_) => Err(reply_error("the claim wrote a token that is not its own")),
+        None => Ok(Some(Claim::Existing(bytes_at(row, 1)?))),
+    }
 }
 
 #[async_trait]
@@ -336,19 +368,8 @@ impl IdempotencyStore for MssqlStore {
                 &[&key, &pending, &secs, &millis, &id],
             )
             .await?;
-        let Some(row) = rows.into_iter().next() else {
-            return Err(reply_error(
-                "the claim returned neither a token nor a record",
-            ));
-        };
-        let acquired: Option<Uuid> = row
-            .try_get::<Uuid, _>(0)
-            .map_err(|e| Error::backend(BACKEND, e))?;
-        match acquired {
-            Some(written) if written == id => Ok(Claim::Acquired(token)),
-            Some(_) => Err(reply_error("the claim wrote a token that is not its own")),
-            None => Ok(Claim::Existing(bytes_at(row, 1)?)),
-        }
+        claim_reply(rows, token)?
+            .ok_or_else(|| reply_error("the claim returned neither a token nor a record"))
     }
 
     async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {

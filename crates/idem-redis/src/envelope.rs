@@ -39,6 +39,17 @@ pub(crate) fn plain(value: &[u8]) -> Vec<u8> {
     out
 }
 
+/// What a stored string whose first byte is `tag` holds: an in-progress
+/// record (`Some(true)`), a plain one (`Some(false)`), or no idem-redis
+/// record (`None`).
+pub(crate) fn is_pending(tag: u8) -> Option<bool> {
+    match tag {
+        PENDING => Some(true),
+        PLAIN => Some(false),
+        _ => None,
+    }
+}
+
 /// The caller's bytes in a stored string, sharing its memory.
 pub(crate) fn open(raw: Vec<u8>) -> Result<Bytes> {
     let start = match raw.first() {

@@ -15,6 +15,7 @@ use idem_core::{Error, Result};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{
     AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture,
     ScriptInvocation, Value,
@@ -88,6 +89,9 @@ impl fmt::Debug for Pool {
 pub(crate) enum Call<'a> {
     Cmd(Cmd),
     Script(ScriptInvocation<'a>),
+    /// A command for one node of a cluster, by its address (for `SCAN`);
+    /// on a standalone server, for that server.
+    Node(Cmd, &'a str, u16),
 }
 
 impl Call<'_> {
@@ -95,6 +99,17 @@ impl Call<'_> {
         match self {
             Self::Cmd(cmd) => cmd.query_async(conn).await,
             Self::Script(script) => script.invoke_async(conn).await,
+            Self::Node(cmd, host, port) => match conn {
+                Conn::Cluster(c) => {
+                    let host = (*host).to_owned();
+                    let node = SingleNodeRoutingInfo::ByAddress { host, port: *port };
+                    let value = c
+                        .route_command(cmd.clone(), RoutingInfo::SingleNode(node))
+                        .await?;
+                    Ok(T::from_redis_value(value)?)
+                }
+                Conn::Single(_) => cmd.query_async(conn).await,
+            },
         }
     }
 }

@@ -12,6 +12,8 @@ use crate::envelope;
 use crate::pool::{Call, Pool};
 use crate::scripts::Scripts;
 
+mod stats;
+
 /// Longest expiry sent to Redis, in milliseconds (about 3 000 years): Redis
 /// refuses an expiry whose absolute time would overflow.
 const MAX_TTL_MS: u128 = 1 << 40 << 6;
@@ -222,6 +224,10 @@ impl IdempotencyStore for RedisStore {
         call.key(key.as_str()).arg(&envelope::fence(token)[..]);
         let done: i64 = self.run(Call::Script(call)).await?;
         Ok(done == 1)
+    }
+
+    async fn stats(&self, space: &idem_core::KeySpace) -> Result<idem_core::StoreStats> {
+        self.count(space).await
     }
 }
 

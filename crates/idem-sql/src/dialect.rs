@@ -81,6 +81,9 @@ pub(crate) trait Dialect: Sized + Send + Sync + 'static {
 
     /// The backend name errors and logs carry.
     const BACKEND: &'static str;
+    /// The clock in a statement whose one parameter, if any, is the clock
+    /// reading ([`Dialect::bind_now`]): the count of `stats`.
+    const CLOCK: &'static str;
     /// How a claim reports what it met.
     const CLAIM: ClaimReply<Self::Db>;
     /// How often a write that the database chose as a deadlock victim is run

@@ -85,6 +85,13 @@ macro_rules! forward_to_sql_store {
             ) -> ::idem_core::Result<bool> {
                 self.0.release(key, token).await
             }
+
+            async fn stats(
+                &self,
+                space: &::idem_core::KeySpace,
+            ) -> ::idem_core::Result<::idem_core::StoreStats> {
+                self.0.stats(space).await
+            }
         }
 
         #[::idem_core::async_trait]

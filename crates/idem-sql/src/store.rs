@@ -18,6 +18,8 @@ use crate::purge::PurgeTask;
 use crate::settings::Settings;
 use crate::table::validate_table;
 
+mod stats;
+
 /// How often a claim is retried when the live record it met vanished before
 /// it could be read (released, removed or expired in between); only for
 /// [`ClaimReply::ReadAfter`].

@@ -11,9 +11,16 @@
 //! `Mutex<HashMap>` store, to tell the layer's cost from the memory store's;
 //! the targets are judged without it.
 //!
-//! This module starts the server and runs the scenarios; [`wrk`] holds wrk's
+//! With `--peers`, the same scenarios (bare, fresh, replay) then run
+//! against a peer server: the same handler behind the `idempotent` crate on
+//! its memory store, built by [`peer`] in a workspace of its own, and a
+//! last table puts the two side by side, with each server's resident memory
+//! at the end.
+//!
+//! This module starts a server and runs the scenarios; [`wrk`] holds wrk's
 //! script and reads its output; [`report`] prints the figures.
 
+mod peer;
 mod report;
 mod wrk;
 
@@ -33,6 +40,15 @@ struct Options {
     priority: bool,
     connections: u32,
     runtime: String,
+    /// Also run the peer server ([`peer`]) and print both side by side.
+    peers: bool,
+}
+
+/// One server's run: each scenario's figures per round, and the server's
+/// resident memory when the last scenario ended.
+pub(crate) struct Run {
+    results: Vec<(&'static str, Figures)>,
+    rss_kib: Option<u64>,
 }
 
 /// What one wrk run measured (or the median of several, in the report).
@@ -70,8 +86,31 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| project_root().join("target"));
-    let server_bin = target.join("release/examples/bench_server");
+    let peer = if opts.peers {
+        Some(peer::build(&target)?)
+    } else {
+        None
+    };
+    let ours = measure(
+        &target.join("release/examples/bench_server"),
+        &SCENARIOS,
+        &opts,
+    )?;
+    report::print(&ours.results, opts.rounds);
+    if let Some((peer_bin, peer_name)) = peer {
+        let theirs = measure(&peer_bin, &PEER_SCENARIOS, &opts)?;
+        report::side_by_side(&[("idem (memory store)", &ours), (&peer_name, &theirs)]);
+    }
+    Ok(())
+}
 
+/// Starts `server_bin` pinned to CPU 0 and runs `scenarios` against it with
+/// wrk pinned to CPU 1, round after round.
+fn measure(
+    server_bin: &std::path::Path,
+    scenarios: &[&'static str],
+    opts: &Options,
+) -> Result<Run, String> {
     let pinned = |cpu: &str| {
         let mut cmd = if opts.priority {
             let mut nice = Command::new("nice");
@@ -84,7 +123,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         cmd
     };
     let mut server = pinned("0")
-        .arg(&server_bin)
+        .arg(server_bin)
         .env("IDEM_BENCH_RUNTIME", &opts.runtime)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -95,7 +134,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         Some(Ok(line)) if line.starts_with("listening ") => line["listening ".len()..].to_owned(),
         other => {
             let _ = server.kill();
-            return Err(format!("bench_server did not start: {other:?}"));
+            let _ = server.wait();
+            return Err(format!("{} did not start: {other:?}", server_bin.display()));
         }
     };
     let script = std::env::temp_dir().join(format!("idem-bench-{}.lua", std::process::id()));
@@ -103,8 +143,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .map_err(|e| format!("writing {}: {e}", script.display()))?;
 
     eprintln!(
-        "\n==> server {url} on CPU 0 ({} runtime, 1 thread); wrk on CPU 1, 1 thread, {} connections, \
+        "\n==> {} {url} on CPU 0 ({} runtime, 1 thread); wrk on CPU 1, 1 thread, {} connections, \
          {} s warm-up + {} s per scenario, {} round(s){}",
+        server_bin.display(),
         opts.runtime,
         opts.connections,
         opts.warmup,
@@ -115,7 +156,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut results = Vec::new();
     let mut failure = None;
     let runs = (0..opts.rounds).flat_map(|round| {
-        SCENARIOS
+        scenarios
             .iter()
             .enumerate()
             .map(move |(i, s)| (round, i, *s))
@@ -137,7 +178,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             let _ = wrk(opts.warmup, format!("warm{i}"));
         }
         let cpu_before = cpu_ticks(server.id());
-        let out = wrk(opts.duration, format!("run{round}-{i}")).map_err(|e| format!("wrk: {e}"))?;
+        let out = match wrk(opts.duration, format!("run{round}-{i}")) {
+            Ok(out) => out,
+            Err(e) => {
+                failure = Some(format!("wrk: {e}"));
+                break;
+            }
+        };
         let cpu_after = cpu_ticks(server.id());
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         match wrk::parse(&text) {
@@ -157,6 +204,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             }
         }
     }
+    let rss_kib = resident_kib(server.id());
     let _ = std::fs::remove_file(&script);
     drop(server.stdin.take()); // the server prints its counters and exits
     for line in lines.map_while(Result::ok) {
@@ -165,15 +213,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
     let _ = server.wait();
-    if let Some(failure) = failure {
-        return Err(failure);
+    match failure {
+        Some(failure) => Err(failure),
+        None => Ok(Run { results, rss_kib }),
     }
-    report::print(&results, opts.rounds);
-    Ok(())
 }
 
 /// The scenarios, in the order they run in each round.
 const SCENARIOS: [&str; 4] = ["bare", "fresh", "replay", "fresh-ref"];
+
+/// The scenarios a peer server answers (it has no reference store).
+const PEER_SCENARIOS: [&str; 3] = ["bare", "fresh", "replay"];
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut opts = Options {
@@ -183,6 +233,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         rounds: 1,
         priority: false,
         runtime: "multi".into(),
+        peers: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -201,6 +252,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--connections" => opts.connections = number(value(arg)?, arg)?.max(1),
             "--rounds" => opts.rounds = number(value(arg)?, arg)?.max(1),
             "--priority" => opts.priority = true,
+            "--peers" => opts.peers = true,
             "--runtime" => {
                 opts.runtime = value(arg)?;
                 if !matches!(opts.runtime.as_str(), "multi" | "current") {
@@ -211,6 +263,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
         }
     }
     Ok(opts)
+}
+
+/// The resident set of `pid`, in KiB.
+fn resident_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The CPU time (user + system) `pid` has used, in clock ticks.
@@ -230,5 +289,16 @@ mod tests {
     #[test]
     fn reads_own_cpu_ticks() {
         assert!(cpu_ticks(std::process::id()).is_some());
+    }
+
+    #[test]
+    fn reads_own_resident_memory() {
+        assert!(resident_kib(std::process::id()).is_some_and(|kib| kib > 0));
+    }
+
+    #[test]
+    fn peers_is_a_flag() {
+        assert!(parse(&["--peers".into()]).unwrap().peers);
+        assert!(!parse(&[]).unwrap().peers);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::{Figures, SCENARIOS};
+use super::{Figures, Run, SCENARIOS};
 
 /// The median of each figure over the rounds, per scenario.
 fn medians(all: &[(&str, Figures)]) -> Vec<(&'static str, Figures)> {
@@ -116,5 +116,38 @@ pub(super) fn print(all: &[(&str, Figures)], rounds: u32) {
                 reference.p99_ms / bare.p99_ms
             );
         }
+    }
+}
+
+/// Prints one row per server, each measured in this run: the ratios of
+/// fresh keys and replays to its own bare handler, the p99s, and its
+/// resident memory at the end.
+pub(super) fn side_by_side(runs: &[(&str, &Run)]) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "\n{:<28} {:>10} {:>11} {:>12} {:>13} {:>12} {:>10}",
+        "server", "bare rps", "fresh/bare", "replay/bare", "fresh p99 ms", "bare p99 ms", "RSS MiB"
+    );
+    for (name, run) in runs {
+        let results = medians(&run.results);
+        let get = |n: &str| results.iter().find(|(s, _)| *s == n).map(|(_, f)| f);
+        let (Some(bare), Some(fresh), Some(replay)) = (get("bare"), get("fresh"), get("replay"))
+        else {
+            let _ = writeln!(out, "{name:<28} (a scenario is missing)");
+            continue;
+        };
+        let rss = run
+            .rss_kib
+            .map_or("-".into(), |kib| format!("{:.0}", kib as f64 / 1024.0));
+        let _ = writeln!(
+            out,
+            "{name:<28} {:>10.0} {:>10.2}x {:>11.2}x {:>13.3} {:>12.3} {rss:>10}",
+            bare.rps,
+            fresh.rps / bare.rps,
+            replay.rps / bare.rps,
+            fresh.p99_ms,
+            bare.p99_ms,
+        );
     }
 }

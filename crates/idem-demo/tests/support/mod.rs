@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 #[cfg(unix)]
 pub mod process;
+pub mod servers;
 
 /// A demo serving on 127.0.0.1 until dropped.
 pub struct Running {

@@ -105,6 +105,7 @@ impl Dialect for MySql {
     type Now = ();
 
     const BACKEND: &'static str = "mysql";
+    const CLOCK: &'static str = "UTC_TIMESTAMP(6)";
     // LAST_INSERT_ID(1) ran only on the branch that left a live row alone; an
     // insert (1 row) or a takeover (2 rows) reports 0.
     const CLAIM: ClaimReply<sqlx::MySql> =

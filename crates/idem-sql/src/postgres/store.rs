@@ -107,6 +107,7 @@ impl Dialect for Postgres {
     type Now = ();
 
     const BACKEND: &'static str = "postgres";
+    const CLOCK: &'static str = "now()";
     const CLAIM: ClaimReply<sqlx::Postgres> = ClaimReply::Returning;
     const MIGRATION_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtext($1))");
 

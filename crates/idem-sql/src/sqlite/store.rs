@@ -102,6 +102,7 @@ impl Dialect for Sqlite {
     type Now = i64;
 
     const BACKEND: &'static str = "sqlite";
+    const CLOCK: &'static str = "?1";
     const CLAIM: ClaimReply<sqlx::Sqlite> = ClaimReply::Returning;
     // One writer at a time, and a memory database is one connection:
     // nothing to reserve.

@@ -63,6 +63,7 @@ pub(crate) async fn first_started(runs: &std::sync::atomic::AtomicUsize) {
 }
 
 pub(crate) mod extra;
+pub(crate) mod mssql_tx;
 pub(crate) mod pg_proxy;
 pub(crate) mod server;
 pub(crate) mod statements;

@@ -122,3 +122,46 @@ mod extra {
         }
     }
 }
+
+/// The transactional mode: the claim, the handler's statements and the
+/// response in one transaction (the cases of `sql_support::tx`, written
+/// for tiberius in `sql_support::mssql_tx`).
+mod tx {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use idem_conformance::skip;
+    use idem_mssql::{MssqlConfig, MssqlStore};
+    use idem_tests::{ServerKind, server};
+
+    use crate::sql_support::fresh_table;
+    use crate::sql_support::mssql_tx::{MssqlTxSubject, mssql_tx_cases};
+
+    /// A subject with tables of its own, on a pool of 80 (64 racers and
+    /// the runs that count their rows), or `None` (SKIPPED) without a
+    /// server.
+    async fn subject() -> Option<Arc<MssqlTxSubject>> {
+        let server = match server(ServerKind::Mssql) {
+            Ok(s) => s,
+            Err(reason) => {
+                let reason = format!("{reason}: no SQL Server here for the transactional cases");
+                return skip("mssql", &reason);
+            }
+        };
+        let config = match MssqlConfig::parse(&server.url) {
+            Ok(c) => c.with_table(fresh_table()).with_max_connections(80),
+            Err(e) => panic!("IDEM_TEST_MSSQL_URL is not usable: {e}"),
+        };
+        let store = MssqlStore::connect(config)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to SQL Server: {e} ({e:?})"));
+        let subject = MssqlTxSubject {
+            engine: store.transactional(),
+            table: fresh_table(),
+        };
+        subject.create_table().await;
+        Some(Arc::new(subject))
+    }
+
+    mssql_tx_cases!(subject, Duration::from_millis(300));
+}
