@@ -424,91 +424,28 @@ mod tests {
     use super::*;
     use crate::LeaseToken;
 
-    /// Grants every claim; `complete` answers with `refuse` (none: accepted).
+    /// What a test store's `complete` does, given the record it keeps (what
+    /// `find` answers) and the one it is asked to keep.
+    type CompleteFn = fn(&mut Option<bytes::Bytes>, bytes::Bytes) -> Result<()>;
+
+    /// Grants every claim; `complete` is `complete`.
     #[derive(Debug)]
     struct Granting {
-        refuse: fn() -> Option<Error>,
+        complete: CompleteFn,
+        kept: std::sync::Mutex<Option<bytes::Bytes>>,
+    }
+
+    impl Granting {
+        fn new(complete: CompleteFn) -> Self {
+            Self {
+                complete,
+                kept: std::sync::Mutex::default(),
+            }
+        }
     }
 
     #[async_trait::async_trait]
     impl IdempotencyStore for Granting {
-        async fn find(&self, _: &StoreKey) -> Result<Option<bytes::Bytes>> {
-            Ok(None)
-        }
-        async fn store(&self, _: &StoreKey, _: bytes::Bytes, _: Duration) -> Result<()> {
-            Ok(())
-        }
-        async fn remove(&self, _: &StoreKey) -> Result<bool> {
-            Ok(false)
-        }
-        async fn exists(&self, _: &StoreKey) -> Result<bool> {
-            Ok(false)
-        }
-        async fn claim(&self, _: &StoreKey, _: bytes::Bytes, _: Duration) -> Result<Claim> {
-            Ok(Claim::Acquired(LeaseToken::generate()))
-        }
-        async fn complete(
-            &self,
-            _: &StoreKey,
-            _: &LeaseToken,
-            _: bytes::Bytes,
-            _: Duration,
-        ) -> Result<()> {
-            (self.refuse)().map_or(Ok(()), Err)
-        }
-        async fn extend(&self, _: &StoreKey, _: &LeaseToken, _: Duration) -> Result<()> {
-            Ok(())
-        }
-        async fn release(&self, _: &StoreKey, _: &LeaseToken) -> Result<bool> {
-            Ok(true)
-        }
-    }
-
-    async fn run(refuse: fn() -> Option<Error>, completion: Completion) -> Outcome<&'static str> {
-        // A store that stays down is tried for 100 ms, then given up on.
-        let engine = Idempotency::new(Arc::new(Granting { refuse }))
-            .with_completion_bound(Duration::from_millis(100));
-        let key = StoreKey::parse("k").unwrap();
-        let fp = Fingerprint::of_request("POST", "/", b"");
-        engine
-            .execute(&key, fp, |_| async { ("ran", completion) })
-            .await
-            .unwrap()
-    }
-
-    #[tokio::test]
-    async fn the_outcome_says_what_became_of_the_result() {
-        let kept = || None;
-        let lost = || Some(Error::LeaseLost);
-        let down = || Some(Error::unavailable("test", "down"));
-        let keep = || Completion::Keep(StoredResponse::default());
-        let not_retained = || Completion::KeepNotRetained { status: 200 };
-
-        assert!(matches!(run(kept, keep()).await, Outcome::Executed("ran")));
-        assert!(matches!(
-            run(kept, not_retained()).await,
-            Outcome::Executed("ran")
-        ));
-        assert!(matches!(
-            run(kept, Completion::Release).await,
-            Outcome::Released("ran")
-        ));
-        assert!(matches!(run(lost, keep()).await, Outcome::Lost("ran")));
-        assert!(matches!(
-            run(down, not_retained()).await,
-            Outcome::Lost("ran")
-        ));
-    }
-
-    /// Keeps the first `complete` but answers it as if it timed out (the
-    /// token is spent: every later attempt is refused).
-    #[derive(Debug, Default)]
-    struct AnswerLost {
-        kept: std::sync::Mutex<Option<bytes::Bytes>>,
-    }
-
-    #[async_trait::async_trait]
-    impl IdempotencyStore for AnswerLost {
         async fn find(&self, _: &StoreKey) -> Result<Option<bytes::Bytes>> {
             Ok(self.kept.lock().unwrap().clone())
         }
@@ -531,12 +468,7 @@ mod tests {
             value: bytes::Bytes,
             _: Duration,
         ) -> Result<()> {
-            let mut kept = self.kept.lock().unwrap();
-            if kept.is_some() {
-                return Err(Error::LeaseLost);
-            }
-            *kept = Some(value);
-            Err(Error::unavailable("test", "the answer was lost"))
+            (self.complete)(&mut self.kept.lock().unwrap(), value)
         }
         async fn extend(&self, _: &StoreKey, _: &LeaseToken, _: Duration) -> Result<()> {
             Ok(())
@@ -546,9 +478,53 @@ mod tests {
         }
     }
 
+    async fn run(complete: CompleteFn, completion: Completion) -> Outcome<&'static str> {
+        // A store that stays down is tried for 100 ms, then given up on.
+        let engine = Idempotency::new(Arc::new(Granting::new(complete)))
+            .with_completion_bound(Duration::from_millis(100));
+        let key = StoreKey::parse("k").unwrap();
+        let fp = Fingerprint::of_request("POST", "/", b"");
+        engine
+            .execute(&key, fp, |_| async { ("ran", completion) })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_outcome_says_what_became_of_the_result() {
+        let kept: CompleteFn = |_, _| Ok(());
+        let lost: CompleteFn = |_, _| Err(Error::LeaseLost);
+        let down: CompleteFn = |_, _| Err(Error::unavailable("test", "down"));
+        let keep = || Completion::Keep(StoredResponse::default());
+        let not_retained = || Completion::KeepNotRetained { status: 200 };
+
+        assert!(matches!(run(kept, keep()).await, Outcome::Executed("ran")));
+        assert!(matches!(
+            run(kept, not_retained()).await,
+            Outcome::Executed("ran")
+        ));
+        assert!(matches!(
+            run(kept, Completion::Release).await,
+            Outcome::Released("ran")
+        ));
+        assert!(matches!(run(lost, keep()).await, Outcome::Lost("ran")));
+        assert!(matches!(
+            run(down, not_retained()).await,
+            Outcome::Lost("ran")
+        ));
+    }
+
     #[tokio::test]
     async fn a_completion_whose_answer_was_lost_is_read_back() {
-        let store = Arc::new(AnswerLost::default());
+        // Keeps the first `complete` but answers it as if it timed out (the
+        // token is spent: every later attempt is refused).
+        let store = Arc::new(Granting::new(|kept, value| {
+            if kept.is_some() {
+                return Err(Error::LeaseLost);
+            }
+            *kept = Some(value);
+            Err(Error::unavailable("test", "the answer was lost"))
+        }));
         let engine = Idempotency::new(store.clone()).with_completion_bound(Duration::from_secs(5));
         let key = StoreKey::parse("k").unwrap();
         let fp = Fingerprint::of_request("POST", "/", b"");

@@ -15,7 +15,7 @@ use chromiumoxide::Page;
 use idem_demo::config::ChaosMode;
 use serde::Deserialize;
 use serde_json::Value;
-use support::{Running, http, start};
+use support::{Running, start};
 
 /// What the page shows, read from its DOM.
 #[derive(Debug, Deserialize)]
@@ -68,14 +68,7 @@ async fn settle(page: &Page, finals: usize, rows: usize) -> Shown {
 
 /// The payments' keys as `GET /payments` lists them.
 async fn listed(demo: &Running) -> Vec<String> {
-    let payments: Vec<Value> = http()
-        .get(demo.url("/payments"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let payments: Vec<Value> = demo.listed().await;
     payments
         .iter()
         .map(|p| p["idempotency_key"].as_str().unwrap().to_owned())

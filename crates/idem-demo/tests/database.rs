@@ -111,14 +111,7 @@ async fn a_payment_is_one_row_and_one_record_and_its_retry_replays(db: &Fresh) {
     let small = json!({"amount": "0.1", "currency": "JPY", "recipient": "bob@example.com"});
     let second: Value = pay(&demo, &new_key(), &small).await.json().await.unwrap();
     assert_eq!(second["amount"], "0.10");
-    let listed: Vec<Value> = http()
-        .get(demo.url("/payments"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Vec<Value> = demo.listed().await;
     let ids: Vec<&str> = listed.iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [id, second["id"].as_str().unwrap()], "oldest first");
     assert_eq!(demo.payment_rows().await, 2);

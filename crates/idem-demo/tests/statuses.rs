@@ -48,14 +48,7 @@ async fn first_post_is_201_and_the_retry_is_a_replay() {
         .await
         .unwrap();
     assert_eq!(shown, payment);
-    let all: Vec<Value> = http()
-        .get(demo.url("/payments"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Vec<Value> = demo.listed().await;
     assert_eq!(all, vec![payment]);
 }
 

@@ -38,6 +38,18 @@ impl Running {
     pub async fn payment_rows(&self) -> i64 {
         self.demo.payments().count().await.unwrap()
     }
+
+    /// The payments as `GET /payments` lists them.
+    pub async fn listed(&self) -> Vec<Value> {
+        http()
+            .get(self.url("/payments"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
 }
 
 /// Starts the demo with its SQLite store, after `tune` changed the config.
