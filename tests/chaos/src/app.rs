@@ -106,10 +106,17 @@ pub async fn serve(args: AppArgs) -> Result<(), String> {
     if args.transactional {
         return crate::tx_app::serve(args, config).await;
     }
-    let store = config
-        .connect()
-        .await
-        .map_err(|e| format!("{}: the store: {e}", args.name))?;
+    // Apps starting together on one SQLite file can find it locked while
+    // another creates the schema: a transient error is tried again, as a
+    // supervisor would restart the app.
+    let mut attempt = 0;
+    let store = loop {
+        match config.connect().await {
+            Err(e) if e.is_transient() && attempt < 3 => attempt += 1,
+            other => break other.map_err(|e| format!("{}: the store: {e}", args.name))?,
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
     let lease = Duration::from_millis(args.lease_ms);
     let bound = if args.no_completion_retries {
         Duration::ZERO
