@@ -31,24 +31,6 @@ const SELF_TESTS: &[&str] = &[
     "kill (transactional, claim split)",
 ];
 
-/// The backends whose every cell passes on the project's CI machines.
-const CI_BACKENDS: &[&str] = &["redis", "redis-cluster", "mysql", "sqlite", "postgres"];
-
-/// The cells CI leaves out (backend, fault): they do not pass reliably yet.
-const CI_SKIPPED: &[(&str, &str)] = &[
-    ("redis", "pause"),
-    ("redis-cluster", "pause"),
-    ("postgres", "kill"),
-    ("postgres", "pause"),
-];
-
-/// What CI leaves out, and why.
-const CI_LEFT_OUT: &str = "the store pause (half the lease) on Redis, Redis Cluster and \
-    PostgreSQL, with the self-test row that needs it, and PostgreSQL's kill in the lease mode are \
-    NOT run by CI: on a loaded 2-core machine some of their renewals and completions still wait \
-    longer than the 3 s lease, so a few keys run twice (open work, issue 13). The transactional \
-    kill rows and their self-test run; `cargo xtask chaos` runs them all";
-
 /// Every fault, by the driver's names.
 const FAULTS: &[&str] = &["kill", "pause", "cut", "reset", "restart", "sigterm"];
 
@@ -62,53 +44,12 @@ pub(crate) struct Selection {
     pause: bool,
     /// Whether the kill fault is selected (the transactional rows).
     kill: bool,
-    /// Cells left out (backend, fault): CI's, which it names.
-    skipped: Vec<(&'static str, &'static str)>,
 }
 
 impl Selection {
-    /// What CI runs, with what it leaves out and why (printed, never
-    /// silent): the cells that do not pass yet are open work in issue 13.
-    pub(crate) fn for_ci() -> (Self, &'static str) {
-        let args: Vec<String> = CI_BACKENDS
-            .iter()
-            .flat_map(|b| ["--backend".to_owned(), (*b).to_owned()])
-            .collect();
-        let mut selection = Self::parse(&args).unwrap_or_default();
-        selection.skipped = CI_SKIPPED.to_vec();
-        (selection, CI_LEFT_OUT)
-    }
-
-    /// The driver's arguments for `backend`: the selection's, with the
-    /// faults it skips on that backend left out.
-    fn driver_args_for(&self, backend: &str) -> Vec<String> {
-        let skipped: Vec<&str> = self
-            .skipped
-            .iter()
-            .filter(|(b, _)| *b == backend)
-            .map(|(_, f)| *f)
-            .collect();
-        if skipped.is_empty() {
-            return self.driver_args.clone();
-        }
-        let chosen: Vec<String> = self
-            .driver_args
-            .chunks(2)
-            .filter(|pair| pair[0] == "--fault")
-            .map(|pair| pair[1].clone())
-            .collect();
-        let faults = FAULTS
-            .iter()
-            .filter(|f| chosen.is_empty() || chosen.iter().any(|c| c == *f))
-            .filter(|f| !skipped.contains(f));
-        let rest = self
-            .driver_args
-            .chunks(2)
-            .filter(|pair| pair[0] != "--fault");
-        faults
-            .flat_map(|f| ["--fault".to_owned(), (*f).to_owned()])
-            .chain(rest.flat_map(|pair| pair.iter().cloned()))
-            .collect()
+    /// Every backend and every fault, with the self-test rows: what CI runs.
+    pub(crate) fn all() -> Self {
+        Self::parse(&[]).unwrap_or_default()
     }
 
     fn parse(args: &[String]) -> Result<Self, String> {
@@ -126,7 +67,12 @@ impl Selection {
                     }
                     only.insert(value.clone());
                 }
-                "--fault" => faults.push(value.clone()),
+                "--fault" => {
+                    if !FAULTS.contains(&value.as_str()) {
+                        return Err(format!("no fault `{value}`; known: {}", FAULTS.join(", ")));
+                    }
+                    faults.push(value.clone());
+                }
                 "--keys" | "--apps" | "--copies" => {}
                 other => {
                     return Err(format!(
@@ -148,12 +94,7 @@ impl Selection {
             driver_args,
             pause,
             kill,
-            skipped: Vec::new(),
         })
-    }
-
-    fn skips(&self, backend: &str, fault: &str) -> bool {
-        self.skipped.contains(&(backend, fault))
     }
 
     /// The server kinds the selected backends need.
@@ -206,8 +147,7 @@ pub(crate) fn run_with(selection: &Selection, servers: &Servers) -> Result<(), S
         };
         match server {
             Ok((url, ids)) => {
-                let args = selection.driver_args_for(name);
-                cells.extend(drive(name, &url, &ids, &args, &[]));
+                cells.extend(drive(name, &url, &ids, &selection.driver_args, &[]));
                 let sizes = sizes(&selection.driver_args);
                 let with = |fault: &str| -> Vec<String> {
                     ["--fault".to_owned(), fault.to_owned()]
@@ -215,7 +155,7 @@ pub(crate) fn run_with(selection: &Selection, servers: &Servers) -> Result<(), S
                         .chain(sizes.iter().cloned())
                         .collect()
                 };
-                if *name == "redis" && selection.pause && !selection.skips("redis", "pause") {
+                if *name == "redis" && selection.pause {
                     let extra = ["--no-completion-retries", "--expect-violations"];
                     cells.extend(drive(name, &url, &ids, &with("pause"), &extra));
                 }
@@ -464,31 +404,20 @@ mod tests {
     }
 
     #[test]
-    fn ci_leaves_out_the_cells_it_names_and_runs_the_rest() {
-        let (ci, _) = Selection::for_ci();
-        let faults = |backend: &str| -> Vec<String> {
-            let args = ci.driver_args_for(backend);
-            args.chunks(2)
-                .filter(|p| p[0] == "--fault")
-                .map(|p| p[1].clone())
-                .collect()
-        };
-        assert_eq!(
-            faults("redis"),
-            ["kill", "cut", "reset", "restart", "sigterm"]
-        );
-        assert!(faults("sqlite").is_empty(), "sqlite runs every fault");
-        assert!(faults("mysql").is_empty(), "mysql runs every fault");
-        assert_eq!(faults("postgres"), ["cut", "reset", "restart", "sigterm"]);
-        assert_eq!(
-            faults("redis-cluster"),
-            ["kill", "cut", "reset", "restart", "sigterm"]
+    fn ci_runs_every_backend_every_fault_and_the_self_tests() {
+        let ci = Selection::all();
+        assert_eq!(ci.backends.len(), BACKENDS.len());
+        assert!(ci.driver_args.is_empty(), "the driver runs every fault");
+        assert!(
+            ci.pause && ci.kill,
+            "the self-test rows need pause and kill"
         );
     }
 
     #[test]
     fn arguments_are_checked() {
         assert!(Selection::parse(&["--backend".into(), "nope".into()]).is_err());
+        assert!(Selection::parse(&["--fault".into(), "nope".into()]).is_err());
         let s = Selection::parse(&["--fault".into(), "kill".into()]).unwrap();
         assert!(!s.pause);
         assert_eq!(s.backends.len(), 5);

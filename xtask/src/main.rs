@@ -6,6 +6,7 @@
 
 mod backends;
 mod bench;
+mod broker;
 mod chaos;
 mod ci;
 mod conformance;
@@ -47,6 +48,10 @@ tasks:
         [--priority] [--runtime multi|current] [--peers]
       load benchmark of the idempotency layer (wrk on loopback, not part of CI);
       --peers also runs the `idempotent` crate's memory store, side by side
+  broker [--port N]
+      the idempotent NATS JetStream consumer (crates/idem-consumer) against a
+      real nats-server, started on 127.0.0.1:4222 (or N) if none listens there;
+      prints the counts per scenario and `N passed, M failed`
   screenshot
       run the demo's checkout page in headless Chromium (the browser test)
       and copy its screenshot to docs/checkout.png";
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("chaos") => chaos::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("broker") => broker::run(&args[1..]),
         Some("images") => images::run(&args[1..]),
         Some("servers") => servers::run(&args[1..]),
         Some("demo-compose") => demo::run(&args[1..]),

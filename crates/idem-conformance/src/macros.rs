@@ -94,6 +94,12 @@ macro_rules! conformance_tests {
             engine_surfaces_store_errors
             engine_renews_the_lease_of_a_slow_handler
             engine_signals_a_lost_lease_and_keeps_nothing
+            call_executes_then_replays_the_same_value
+            call_with_another_input_is_a_mismatch
+            racing_calls_run_the_handler_once
+            call_error_releases_the_key
+            call_error_kept_by_the_policy_is_replayed
+            call_on_a_record_it_cannot_read_is_a_decode_error
             racing_claims_have_exactly_one_winner
             racing_requests_run_the_handler_once
             many_keys_in_parallel

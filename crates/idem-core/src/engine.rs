@@ -5,7 +5,7 @@
 use std::fmt;
 use std::future::Future;
 
-use crate::{Completion, Fingerprint, Idempotency, LeaseSignal, Outcome, Result, StoreKey};
+use crate::{Completion, Fingerprint, Idempotency, LeaseSignal, Outcome, Result, StoreKey, Traced};
 
 /// A protocol engine: runs a handler at most once per key, or says why not.
 ///
@@ -46,6 +46,28 @@ pub trait Engine: Clone + Send + Sync + fmt::Debug + 'static {
         T: Send,
         F: FnOnce(Self::Lent) -> Fut + Send,
         Fut: Future<Output = (T, Completion)> + Send;
+
+    /// [`run`](Self::run), keeping `request_id` (the id of the request that
+    /// runs) in the key's record where the engine can, and returning with
+    /// the outcome the id kept by the request that holds or held the key
+    /// ([`Traced::original_request_id`]). By default the id is neither kept
+    /// nor returned: `run` as is.
+    fn run_traced<T, F, Fut>(
+        &self,
+        key: &StoreKey,
+        fingerprint: Fingerprint,
+        request_id: Option<&str>,
+        handler: F,
+    ) -> impl Future<Output = Result<Traced<T>>> + Send
+    where
+        T: Send,
+        F: FnOnce(Self::Lent) -> Fut + Send,
+        Fut: Future<Output = (T, Completion)> + Send,
+    {
+        let _ = request_id;
+        let run = self.run(key, fingerprint, handler);
+        async move { Ok(Traced::ran(run.await?)) }
+    }
 }
 
 impl Engine for Idempotency {
@@ -63,5 +85,20 @@ impl Engine for Idempotency {
         Fut: Future<Output = (T, Completion)> + Send,
     {
         self.execute(key, fingerprint, handler)
+    }
+
+    fn run_traced<T, F, Fut>(
+        &self,
+        key: &StoreKey,
+        fingerprint: Fingerprint,
+        request_id: Option<&str>,
+        handler: F,
+    ) -> impl Future<Output = Result<Traced<T>>> + Send
+    where
+        T: Send,
+        F: FnOnce(LeaseSignal) -> Fut + Send,
+        Fut: Future<Output = (T, Completion)> + Send,
+    {
+        self.execute_traced(key, fingerprint, request_id, handler)
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::{self, LostLease};
 use crate::{Error, IdempotencyStore, LeaseToken, StoreKey};
 
 /// The pause before another renewal when one failed on a transient error.
@@ -125,28 +126,41 @@ impl<'a> Lease<'a> {
             let sent = Instant::now();
             let left = self.ends().saturating_duration_since(sent);
             if left.is_zero() {
-                return self.lose("the lease ran out before a renewal succeeded");
+                return self.lose(
+                    LostLease::Expired,
+                    "the lease ran out before a renewal succeeded",
+                );
             }
             let renewal = self.store.extend(self.key, self.token, self.length);
             match tokio::time::timeout(left, renewal).await {
                 Ok(Ok(())) => {
                     *self.ends.lock().unwrap_or_else(|e| e.into_inner()) = sent + self.length;
+                    metrics::lease_renewed();
                     pause = every;
                 }
                 Ok(Err(Error::LeaseLost)) => {
                     self.refused.store(true, Ordering::Relaxed);
-                    return self.lose("the renewal was refused: another request holds the key");
+                    return self.lose(
+                        LostLease::Refused,
+                        "the renewal was refused: another request holds the key",
+                    );
                 }
                 Ok(Err(error)) => {
                     tracing::debug!(key = %self.key, %error, "lease renewal failed; trying again");
                     pause = RETRY_PAUSE.min(every);
                 }
-                Err(_) => return self.lose("the lease ran out while a renewal was waiting"),
+                Err(_) => {
+                    return self.lose(
+                        LostLease::Expired,
+                        "the lease ran out while a renewal was waiting",
+                    );
+                }
             }
         }
     }
 
-    fn lose(&self, why: &'static str) {
+    fn lose(&self, reason: LostLease, why: &'static str) {
+        metrics::lease_lost(reason);
         tracing::warn!(key = %self.key, event = "lease_lost", "{why}; the handler's result will not be stored");
         self.signal.lose();
     }

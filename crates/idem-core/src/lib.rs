@@ -1,17 +1,24 @@
 #![doc = include_str!("../README.md")]
 
+mod call;
 mod engine;
 mod error;
 mod fingerprint;
 mod key;
 mod lease;
+pub mod metrics;
 mod protocol;
 mod record;
 mod secret;
 mod settle;
 mod stats;
 mod store;
+mod traced;
 
+pub use call::{
+    Call, CallError, CallExt, Called, ERROR_CONTENT_TYPE, ErrorPolicy, KeepErrors, KeepErrorsIf,
+    ReleaseErrors, VALUE_CONTENT_TYPE,
+};
 pub use engine::Engine;
 pub use error::{BoxError, Error, Result};
 pub use fingerprint::{Fingerprint, FingerprintBuilder};
@@ -28,6 +35,7 @@ pub use record::{Record, RecordState, StoredResponse};
 pub use secret::redact_url;
 pub use stats::StoreStats;
 pub use store::{Claim, IdempotencyStore, LeaseToken, PurgeExpired};
+pub use traced::Traced;
 
 // Backends implement the trait with `#[idem_core::async_trait]`, so they need
 // not depend on async-trait themselves.

@@ -13,7 +13,9 @@ use futures::FutureExt;
 use futures::future::{self, Either};
 
 use crate::lease::{Lease, LeaseSignal};
+use crate::metrics::{self, LostCompletion, Timed};
 use crate::settle;
+use crate::traced::Traced;
 use crate::{
     Claim, Error, Fingerprint, IdempotencyStore, Record, RecordState, Result, StoreKey,
     StoredResponse,
@@ -118,10 +120,11 @@ pub struct Idempotency {
 
 impl Idempotency {
     /// An engine over `store`, with a 10 s lease renewed every third of it
-    /// while a handler runs, and 24 h retention.
+    /// while a handler runs, and 24 h retention. Every call it makes to
+    /// `store` is timed into the [`metrics::STORE_DURATION`] histogram.
     pub fn new(store: Arc<dyn IdempotencyStore>) -> Self {
         Self {
-            store,
+            store: Arc::new(Timed::new(store)),
             lease: DEFAULT_LEASE,
             retention: DEFAULT_RETENTION,
             retry_hint: DEFAULT_RETRY_HINT,
@@ -242,11 +245,64 @@ impl Idempotency {
         F: FnOnce(LeaseSignal) -> Fut,
         Fut: Future<Output = (T, Completion)>,
     {
-        let pending = Record::in_progress(fingerprint, self.lease).encode();
+        let traced = self.execute_traced(key, fingerprint, None, handler);
+        Ok(traced.await?.outcome)
+    }
+
+    /// [`execute`](Self::execute), keeping `request_id` (the id of the
+    /// request that runs: an `x-request-id` header, a trace id) in the
+    /// key's record ([`Record::request_id`]), and returning, with the
+    /// outcome, the id the record kept when the key was already taken
+    /// ([`Traced::original_request_id`]): a duplicate in flight or a replay
+    /// can then name the request whose logs tell what happened. An id that
+    /// is empty, over 255 bytes or not printable ASCII is not kept.
+    ///
+    /// # Errors
+    /// As [`execute`](Self::execute).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use idem_core::{Completion, Fingerprint, Idempotency, Outcome, StoreKey, StoredResponse};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> idem_core::Result<()> {
+    /// # let store = Arc::new(idem_memory::MemoryStore::new());
+    /// let engine = Idempotency::new(store);
+    /// let key = StoreKey::parse("idempotency:k-1")?;
+    /// let fp = Fingerprint::of_request("POST", "/jobs", b"{}");
+    /// let keep = || Completion::Keep(StoredResponse { status: 201, ..Default::default() });
+    /// let first = engine
+    ///     .execute_traced(&key, fp, Some("req-1"), |_lease| async { ((), keep()) })
+    ///     .await?;
+    /// assert!(matches!(first.outcome, Outcome::Executed(())));
+    /// let retry = engine
+    ///     .execute_traced(&key, fp, Some("req-2"), |_lease| async { ((), keep()) })
+    ///     .await?;
+    /// assert!(matches!(retry.outcome, Outcome::Replayed(_)));
+    /// assert_eq!(retry.original_request_id.as_deref(), Some("req-1"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute_traced<T, F, Fut>(
+        &self,
+        key: &StoreKey,
+        fingerprint: Fingerprint,
+        request_id: Option<&str>,
+        handler: F,
+    ) -> Result<Traced<T>>
+    where
+        F: FnOnce(LeaseSignal) -> Fut,
+        Fut: Future<Output = (T, Completion)>,
+    {
+        let pending = Record::in_progress(fingerprint, self.lease)
+            .with_request_id(request_id)
+            .encode();
         let claimed_at = Instant::now();
         let token = match self.store.claim(key, pending, self.lease).await? {
             Claim::Acquired(token) => token,
-            Claim::Existing(bytes) => return self.existing(&bytes, fingerprint),
+            Claim::Existing(bytes) => {
+                return Traced::of_record(&bytes, fingerprint, self.retry_hint);
+            }
         };
         let lease = Lease::new(&*self.store, key, &token, self.lease, claimed_at);
 
@@ -266,10 +322,10 @@ impl Idempotency {
         };
         if lease.was_refused() {
             // Renewal already logged it; the token is refused from now on.
-            return Ok(match completion {
+            return Ok(Traced::ran(match completion {
                 Completion::Release => Outcome::Released(value),
                 _ => Outcome::Lost(value),
-            });
+            }));
         }
 
         let state = match completion {
@@ -280,29 +336,34 @@ impl Idempotency {
                 if let Err(error) = self.settle(&lease, "release", release).await {
                     tracing::warn!(%key, %error, "the key could not be released; a retry runs once its lease ends");
                 }
-                return Ok(Outcome::Released(value));
+                return Ok(Traced::ran(Outcome::Released(value)));
             }
         };
-        let bytes = Record::new(fingerprint, state, self.retention).encode();
+        let bytes = Record::new(fingerprint, state, self.retention)
+            .with_request_id(request_id)
+            .encode();
         let complete = || {
             self.store
                 .complete(key, &token, bytes.clone(), self.retention)
         };
-        match self.settle(&lease, "complete", complete).await {
-            Ok(()) => Ok(Outcome::Executed(value)),
+        let outcome = match self.settle(&lease, "complete", complete).await {
+            Ok(()) => Outcome::Executed(value),
             Err(Error::LeaseLost) if self.was_kept(key, &bytes).await => {
                 tracing::debug!(%key, "an attempt that timed out had kept the result");
-                Ok(Outcome::Executed(value))
+                Outcome::Executed(value)
             }
             Err(Error::LeaseLost) => {
+                metrics::completion_lost(LostCompletion::LeaseLost);
                 tracing::error!(%key, event = "completion_lost", "the lease ran out before the handler's result was kept; a retry may run the handler again");
-                Ok(Outcome::Lost(value))
+                Outcome::Lost(value)
             }
             Err(error) => {
+                metrics::completion_lost(LostCompletion::StoreError);
                 tracing::error!(%key, %error, event = "completion_lost", "the handler's result could not be kept; a retry may run the handler again once the lease ends");
-                Ok(Outcome::Lost(value))
+                Outcome::Lost(value)
             }
-        }
+        };
+        Ok(Traced::ran(outcome))
     }
 
     /// Whether the key holds exactly the completed record `bytes`: a
@@ -342,6 +403,7 @@ impl Idempotency {
         match self.renewing(lease, op()).await {
             Err(error) if error.is_transient() && Instant::now() < deadline => {
                 tracing::debug!(%error, "{what} failed; trying again");
+                metrics::completion_retried(what);
                 self.renewing(lease, settle::until(deadline, what, op))
                     .await
             }
@@ -363,10 +425,6 @@ impl Idempotency {
             Either::Right((never, _)) => match never {},
         }
     }
-
-    fn existing<T>(&self, bytes: &bytes::Bytes, fingerprint: Fingerprint) -> Result<Outcome<T>> {
-        Outcome::of_record(bytes, fingerprint, self.retry_hint)
-    }
 }
 
 impl<T> Outcome<T> {
@@ -379,6 +437,11 @@ impl<T> Outcome<T> {
     /// [`ReplayedNotRetained`](Self::ReplayedNotRetained). For engines
     /// other than [`Idempotency`] that claim keys their own way (the SQL
     /// stores' transactional mode).
+    ///
+    /// A replay and an in-flight answer are logged (`info`, in the current
+    /// span) with the `original_request_id` the record keeps, if any: the
+    /// request whose logs tell what happened. [`Traced::of_record`] also
+    /// returns that id.
     ///
     /// # Errors
     /// [`Error::CorruptRecord`] when the bytes are not a record.
@@ -401,21 +464,7 @@ impl<T> Outcome<T> {
         fingerprint: Fingerprint,
         retry_hint: Duration,
     ) -> Result<Self> {
-        let record = Record::decode(bytes)?;
-        if record.fingerprint != fingerprint {
-            return Ok(Self::Mismatch);
-        }
-        Ok(match record.state {
-            RecordState::InProgress { lease } => {
-                let elapsed = record.created_at.elapsed().unwrap_or_default();
-                let left = lease.saturating_sub(elapsed);
-                Self::InFlight {
-                    retry_after: left.min(retry_hint).max(Duration::from_secs(1)),
-                }
-            }
-            RecordState::Completed(response) => Self::Replayed(response),
-            RecordState::CompletedNotRetained { status } => Self::ReplayedNotRetained { status },
-        })
+        Ok(Traced::of_record(bytes, fingerprint, retry_hint)?.outcome)
     }
 }
 

@@ -1,8 +1,12 @@
 //! What a store keeps for one key, and its versioned binary encoding.
 //!
 //! Layout: the magic bytes `ID`, one version byte, then the record in
-//! [postcard](https://docs.rs/postcard). Decoding borrows from the stored
-//! bytes, so a replayed body is a slice of what the store returned, not a copy.
+//! [postcard](https://docs.rs/postcard). Version 1 is the record without a
+//! request id; version 2 is version 1's payload followed by the request id
+//! (a postcard string). A record without a request id is still written as
+//! version 1, so servers that read only version 1 keep reading it during a
+//! rolling upgrade. Decoding borrows from the stored bytes, so a replayed
+//! body is a slice of what the store returned, not a copy.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,8 +16,13 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Fingerprint, Result};
 
 const MAGIC: [u8; 2] = *b"ID";
-const VERSION: u8 = 1;
+/// The record without a request id.
+const VERSION_1: u8 = 1;
+/// Version 1's payload, then the request id.
+const VERSION_2: u8 = 2;
 const HEADER_LEN: usize = MAGIC.len() + 1;
+/// The longest request id kept, in bytes; a longer one is not kept.
+pub(crate) const MAX_REQUEST_ID_LEN: usize = 255;
 
 /// One key's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +36,12 @@ pub struct Record {
     pub expires_at: SystemTime,
     /// Where the key is in its life.
     pub state: RecordState,
+    /// The id of the request that claimed the key, if the caller gave one
+    /// (the tower layer keeps the `x-request-id` header, or the trace id of
+    /// a W3C `traceparent` header): a replay and a `409` name it, so the
+    /// first request's logs can be found. At most 255 bytes of printable
+    /// ASCII ([`Record::with_request_id`] drops others).
+    pub request_id: Option<String>,
 }
 
 /// Where a key is in its life.
@@ -84,7 +99,27 @@ impl Record {
             created_at,
             expires_at: created_at.checked_add(ttl).unwrap_or(created_at),
             state,
+            request_id: None,
         }
+    }
+
+    /// The record, naming the request that claimed the key. An id that is
+    /// empty, over 255 bytes or not printable ASCII is not kept (`None`).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use idem_core::{Fingerprint, Record};
+    ///
+    /// let fp = Fingerprint::of_request("POST", "/pay", b"{}");
+    /// let record = Record::in_progress(fp, Duration::from_secs(10)).with_request_id(Some("req-42"));
+    /// let read = Record::decode(&record.encode())?;
+    /// assert_eq!(read.request_id.as_deref(), Some("req-42"));
+    /// # Ok::<(), idem_core::Error>(())
+    /// ```
+    pub fn with_request_id(mut self, id: Option<&str>) -> Self {
+        self.request_id = id.filter(|id| is_request_id(id)).map(str::to_owned);
+        self
     }
 
     /// How long until [`Record::expires_at`], by this machine's clock.
@@ -124,10 +159,21 @@ impl Record {
                 RecordState::Completed(r) => r.size() + 8 * r.headers.len(),
                 _ => 0,
             };
-        let mut out = Vec::with_capacity(size);
+        let mut out =
+            Vec::with_capacity(size + self.request_id.as_ref().map_or(0, |id| id.len() + 2));
         out.extend_from_slice(&MAGIC);
-        out.push(VERSION);
+        out.push(if self.request_id.is_some() {
+            VERSION_2
+        } else {
+            VERSION_1
+        });
         let out = postcard::to_extend(&wire, out).expect("encoding into a Vec cannot fail");
+        let out = match &self.request_id {
+            Some(id) => {
+                postcard::to_extend(&id.as_str(), out).expect("encoding into a Vec cannot fail")
+            }
+            None => out,
+        };
         Bytes::from(out)
     }
 
@@ -138,15 +184,30 @@ impl Record {
         if bytes.len() < HEADER_LEN || bytes[..2] != MAGIC {
             return Err(Error::corrupt("not an idem record (bad magic)", None));
         }
-        if bytes[2] != VERSION {
+        let version = bytes[2];
+        if version != VERSION_1 && version != VERSION_2 {
             return Err(Error::corrupt(
-                format!("unknown record version {}", bytes[2]),
+                format!("unknown record version {version}"),
                 None,
             ));
         }
         let payload = &bytes[HEADER_LEN..];
-        let (wire, rest): (WireRecord<'_>, &[u8]) = postcard::take_from_bytes(payload)
-            .map_err(|e| Error::corrupt("undecodable record", Some(Box::new(e))))?;
+        let undecodable =
+            |e: postcard::Error| Error::corrupt("undecodable record", Some(Box::new(e)));
+        let (wire, rest): (WireRecord<'_>, &[u8]) =
+            postcard::take_from_bytes(payload).map_err(undecodable)?;
+        let (request_id, rest) = if version == VERSION_2 {
+            let (id, rest): (&str, &[u8]) = postcard::take_from_bytes(rest).map_err(undecodable)?;
+            if !is_request_id(id) {
+                return Err(Error::corrupt(
+                    "the request id is not printable ASCII",
+                    None,
+                ));
+            }
+            (Some(id.to_owned()), rest)
+        } else {
+            (None, rest)
+        };
         if !rest.is_empty() {
             return Err(Error::corrupt("trailing bytes after the record", None));
         }
@@ -187,6 +248,7 @@ impl Record {
             created_at,
             expires_at,
             state,
+            request_id,
         })
     }
 
@@ -194,6 +256,12 @@ impl Record {
     pub fn is_completed(&self) -> bool {
         !matches!(self.state, RecordState::InProgress { .. })
     }
+}
+
+/// Whether `id` can be kept as a request id: 1 to 255 bytes of printable
+/// ASCII (no spaces, no control characters).
+fn is_request_id(id: &str) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn millis_since_epoch(t: SystemTime) -> u64 {
@@ -250,6 +318,7 @@ mod tests {
                 ],
                 body: Bytes::from_static(b"{\"id\":1}"),
             }),
+            request_id: None,
         }
     }
 
@@ -268,9 +337,53 @@ mod tests {
                 created_at: UNIX_EPOCH + Duration::from_millis(5),
                 expires_at: UNIX_EPOCH + Duration::from_millis(60_005),
                 state,
+                request_id: None,
             };
             assert_eq!(Record::decode(&record.encode()).unwrap(), record);
         }
+    }
+
+    /// `sample()` as version 1 wrote it (before request ids), byte for
+    /// byte, worked out by hand from postcard's format (magic, version, the
+    /// fingerprint's 32 bytes, the two times as varints, `Completed`, 201,
+    /// two headers, the body): such records, kept for up to the retention,
+    /// still decode.
+    const SAMPLE_V1: &[u8] = b"ID\x01\x20\x17\x13\x28\x982\x09\x1d\xafZ\x5e\xa8\x17\xe3\xb9\xa3o\x1f\x84\x0e\xa2\xed:\xe0\x92\x83\xd46\xb3\x2b\x1a\x16\
+        \xde\xfb\xd0\x95\xff\xbc1\xfb\x88\xaf\xa8\xbd1\x01\xc9\x01\x02\x0ccontent-type\x10application/json\x08location\x04/p/1\x08{\x22id\x22:1}";
+
+    #[test]
+    fn an_old_format_record_still_decodes() {
+        let read = Record::decode(&Bytes::from_static(SAMPLE_V1)).unwrap();
+        assert_eq!(read, sample());
+        assert_eq!(read.request_id, None);
+        // A record without a request id is still written as version 1.
+        assert_eq!(&sample().encode()[..], SAMPLE_V1);
+    }
+
+    #[test]
+    fn a_request_id_is_kept_as_version_2() {
+        let record = sample().with_request_id(Some("req-7f3a"));
+        let bytes = record.encode();
+        assert_eq!(bytes[2], 2);
+        let read = Record::decode(&bytes).unwrap();
+        assert_eq!(read.request_id.as_deref(), Some("req-7f3a"));
+        assert_eq!(read, record);
+        // Version 2 is version 1's payload, then the id.
+        assert_eq!(&bytes[3..SAMPLE_V1.len()], &SAMPLE_V1[3..]);
+    }
+
+    #[test]
+    fn an_unusable_request_id_is_not_kept() {
+        for bad in ["", "has space", "tab\t", "é", "x".repeat(256).as_str()] {
+            let record = sample().with_request_id(Some(bad));
+            assert_eq!(record.request_id, None, "{bad:?}");
+        }
+        let longest = "x".repeat(255);
+        let record = sample().with_request_id(Some(&longest));
+        assert_eq!(
+            Record::decode(&record.encode()).unwrap().request_id,
+            Some(longest)
+        );
     }
 
     #[test]
@@ -339,6 +452,7 @@ mod tests {
                     headers: headers.into_iter().map(|(n, v)| (n, Bytes::from(v))).collect(),
                     body: Bytes::from(body),
                 }),
+                request_id: None,
             };
             prop_assert_eq!(Record::decode(&record.encode()).unwrap(), record);
         }

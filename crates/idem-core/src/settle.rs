@@ -45,6 +45,7 @@ where
         .sleep(tokio::time::sleep)
         .when(Error::is_transient)
         .notify(|error, pause| {
+            crate::metrics::completion_retried(what);
             tracing::debug!(%error, ?pause, "{what} failed; trying again");
         });
     match tokio::time::timeout(left, attempts).await {

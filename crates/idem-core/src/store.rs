@@ -154,10 +154,27 @@ pub trait IdempotencyStore: Send + Sync + fmt::Debug {
     /// [`Error::Unavailable`] when the store cannot be reached.
     async fn stats(&self, space: &KeySpace) -> Result<StoreStats> {
         let _ = space;
-        let name = std::any::type_name::<Self>();
-        let name = name.rsplit("::").next().unwrap_or(name);
-        Err(Error::unsupported(name, "stats"))
+        Err(Error::unsupported(self.backend(), "stats"))
     }
+
+    /// The backend's short name (`memory`, `sqlite`, `postgres`, `mysql`,
+    /// `redis`, `mssql`): the `backend` label of the engine's
+    /// `idem_store_duration_seconds` histogram, and the name in errors.
+    ///
+    /// # Behaviour
+    /// A constant. By default, the name of the implementing type without its
+    /// path and generic parameters (`MyStore`); the stores here override it,
+    /// and a wrapper (a memory tier, a test double) gives its inner store's.
+    fn backend(&self) -> &'static str {
+        type_name_of::<Self>()
+    }
+}
+
+/// The last path segment of `T`'s type name, without generic parameters.
+pub(crate) fn type_name_of<T: ?Sized>() -> &'static str {
+    let name = std::any::type_name::<T>();
+    let name = name.split('<').next().unwrap_or(name);
+    name.rsplit("::").next().unwrap_or(name)
 }
 
 #[async_trait]
@@ -194,6 +211,9 @@ impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
     }
     async fn stats(&self, space: &KeySpace) -> Result<StoreStats> {
         (**self).stats(space).await
+    }
+    fn backend(&self) -> &'static str {
+        (**self).backend()
     }
 }
 

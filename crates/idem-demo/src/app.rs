@@ -120,12 +120,17 @@ impl Demo {
         store: Arc<dyn IdempotencyStore>,
         settings: &StoreConfig,
     ) -> anyhow::Result<Self> {
-        let layer = IdempotencyLayer::from_engine(settings.engine_over(store));
-        let layer = Layer::Lease(configure(layer, settings)?);
-        Ok(Self::with_layer(config, payments, layer))
+        let layer = settings.layer_over(store).context(BAD_PREFIX)?;
+        Ok(Self::with_layer(
+            config,
+            payments,
+            Layer::Lease(configure(layer)),
+        ))
     }
 
     fn with_layer(config: Config, payments: Payments, layer: Layer) -> Self {
+        // Before the first request, so that `/metrics` shows all of them.
+        crate::prometheus::handle();
         let chaos = Chaos::new(config.chaos_drop_rate, config.chaos_mode);
         Self {
             config,
@@ -158,6 +163,7 @@ impl Demo {
             .merge(payments)
             .merge(page::router())
             .route("/healthz", get(routes::healthz))
+            .route("/metrics", get(crate::prometheus::scrape))
             .fallback(routes::not_found)
             .layer(cors())
             .with_state(state)
@@ -279,18 +285,15 @@ fn cors() -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-/// The demo's settings of the layer, in either mode.
-pub(crate) fn configure<E: idem_core::Engine>(
-    layer: IdempotencyLayer<E>,
-    settings: &StoreConfig,
-) -> anyhow::Result<IdempotencyLayer<E>> {
-    let key_space = settings
-        .key_space()
-        .context("IDEM_KEY_PREFIX is not a usable key prefix")?;
-    Ok(layer
-        .with_key_space(key_space)
+/// What is wrong when the layer cannot be built from the settings.
+pub(crate) const BAD_PREFIX: &str = "IDEM_KEY_PREFIX is not a usable key prefix";
+
+/// The demo's own settings of the layer, in either mode; the store's
+/// (lease, retention, key prefix) came with it from the [`StoreConfig`].
+pub(crate) fn configure<E: idem_core::Engine>(layer: IdempotencyLayer<E>) -> IdempotencyLayer<E> {
+    layer
         .with_key_required(true)
         .with_scope(|parts: &http::request::Parts| routes::account(&parts.headers).ok())
         .with_canonical_json(true)
-        .with_body_limit(BODY_LIMIT))
+        .with_body_limit(BODY_LIMIT)
 }

@@ -7,6 +7,7 @@ pub mod db;
 pub mod page;
 pub mod payment;
 pub mod problem;
+pub mod prometheus;
 pub mod routes;
 pub mod serve;
 pub mod store;

@@ -83,8 +83,10 @@ impl TxLayer {
                 let payments = Payments::on(store.pool().clone())
                     .await
                     .with_context(cannot)?;
-                let engine = store.transactional().with_retention(settings.retention);
-                let layer = crate::app::configure(IdempotencyLayer::from_engine(engine), settings)?;
+                let layer = settings
+                    .transactional_layer(store.transactional())
+                    .context(crate::app::BAD_PREFIX)?;
+                let layer = crate::app::configure(layer);
                 Ok((payments, Self::$variant(layer)))
             }};
         }

@@ -226,4 +226,9 @@ impl IdempotencyStore for CachedStore {
     async fn stats(&self, space: &idem_core::KeySpace) -> Result<idem_core::StoreStats> {
         self.inner.stats(space).await
     }
+
+    /// The store behind's name: the tier is a cache in front of it.
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
 }

@@ -312,6 +312,10 @@ impl IdempotencyStore for MemoryStore {
     async fn stats(&self, space: &KeySpace) -> Result<StoreStats> {
         Ok(self.count(space))
     }
+
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
 }
 
 #[cfg(test)]

@@ -410,6 +410,10 @@ impl IdempotencyStore for MssqlStore {
             .await?
             > 0)
     }
+
+    fn backend(&self) -> &'static str {
+        crate::error::BACKEND
+    }
 }
 
 #[async_trait]

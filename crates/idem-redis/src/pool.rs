@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, Object, RecycleResult};
 use idem_core::{Error, Result};
-use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
@@ -62,11 +62,14 @@ impl managed::Manager for ClusterManager {
     }
 }
 
-/// A pool for either topology.
+/// A pool for either topology, or an application's own connection.
 #[derive(Clone)]
 pub(crate) enum Pool {
     Single(managed::Pool<SingleManager>),
     Cluster(managed::Pool<ClusterManager>),
+    /// The application's [`ConnectionManager`]: one multiplexed
+    /// connection, shared, that reconnects by itself.
+    Shared(ConnectionManager),
 }
 
 impl fmt::Debug for Pool {
@@ -74,6 +77,12 @@ impl fmt::Debug for Pool {
         let (kind, status) = match self {
             Self::Single(p) => ("standalone", p.status()),
             Self::Cluster(p) => ("cluster", p.status()),
+            Self::Shared(_) => {
+                return f
+                    .debug_struct("Pool")
+                    .field("kind", &"connection manager")
+                    .finish();
+            }
         };
         f.debug_struct("Pool")
             .field("kind", &kind)
@@ -108,7 +117,7 @@ impl Call<'_> {
                         .await?;
                     Ok(T::from_redis_value(value)?)
                 }
-                Conn::Single(_) => cmd.query_async(conn).await,
+                Conn::Single(_) | Conn::Shared(_) => cmd.query_async(conn).await,
             },
         }
     }
@@ -118,6 +127,7 @@ impl Call<'_> {
 pub(crate) enum Conn {
     Single(Object<SingleManager>),
     Cluster(Object<ClusterManager>),
+    Shared(ConnectionManager),
 }
 
 impl Conn {
@@ -126,6 +136,8 @@ impl Conn {
         match self {
             Self::Single(o) => drop(Object::take(o)),
             Self::Cluster(o) => drop(Object::take(o)),
+            // The manager reconnects by itself.
+            Self::Shared(_) => {}
         }
     }
 }
@@ -135,6 +147,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Single(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Shared(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -147,6 +160,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Single(c) => c.req_packed_commands(cmd, offset, count),
             Self::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Shared(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
@@ -154,6 +168,7 @@ impl ConnectionLike for Conn {
         match self {
             Self::Single(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
+            Self::Shared(c) => c.get_db(),
         }
     }
 }
@@ -205,6 +220,7 @@ impl Pool {
         Ok(match self {
             Self::Single(p) => Conn::Single(p.get().await?),
             Self::Cluster(p) => Conn::Cluster(p.get().await?),
+            Self::Shared(m) => Conn::Shared(m.clone()),
         })
     }
 

@@ -112,6 +112,38 @@ impl RedisStore {
         })
     }
 
+    /// The store on an application's own Redis connection (a
+    /// [`ConnectionManager`](redis::aio::ConnectionManager): one multiplexed
+    /// connection that reconnects by itself), so that the application does
+    /// not open a second set of connections. From `config`, the operation
+    /// timeout applies; its URL, pool size and connect timeout do not (the
+    /// manager was connected with the application's own). Standalone Redis
+    /// only: the manager speaks to one server. No I/O.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use idem_redis::{RedisConfig, RedisStore};
+    ///
+    /// let url = "redis://127.0.0.1:6379";
+    /// // The application's connection, for its own commands too.
+    /// let manager = redis::Client::open(url)?.get_connection_manager().await?;
+    /// let store = RedisStore::from_connection_manager(manager, RedisConfig::from_url(url)?);
+    /// store.ping().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_connection_manager(
+        manager: redis::aio::ConnectionManager,
+        config: RedisConfig,
+    ) -> Self {
+        Self {
+            pool: Pool::Shared(manager),
+            scripts: Scripts::new(),
+            config,
+        }
+    }
+
     /// The configuration the store was built with.
     pub fn config(&self) -> &RedisConfig {
         &self.config
@@ -228,6 +260,10 @@ impl IdempotencyStore for RedisStore {
 
     async fn stats(&self, space: &idem_core::KeySpace) -> Result<idem_core::StoreStats> {
         self.count(space).await
+    }
+
+    fn backend(&self) -> &'static str {
+        crate::error::BACKEND
     }
 }
 

@@ -92,6 +92,10 @@ macro_rules! forward_to_sql_store {
             ) -> ::idem_core::Result<::idem_core::StoreStats> {
                 self.0.stats(space).await
             }
+
+            fn backend(&self) -> &'static str {
+                $crate::forward::backend_of(&self.0)
+            }
         }
 
         #[::idem_core::async_trait]
@@ -104,3 +108,10 @@ macro_rules! forward_to_sql_store {
 }
 
 pub(crate) use forward_to_sql_store;
+
+/// The backend name of a store on dialect `D`.
+pub(crate) fn backend_of<D: crate::dialect::Dialect>(
+    _: &crate::store::SqlStore<D>,
+) -> &'static str {
+    D::BACKEND
+}

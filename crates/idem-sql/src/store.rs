@@ -153,6 +153,15 @@ where
         let pool = D::pool_options(&config)
             .acquire_timeout(settings.operation_timeout.max(settings.connect_timeout))
             .connect_lazy_with(D::connect_options(&config)?);
+        Self::with_pool(pool, config)
+    }
+
+    /// The store on `pool`, an application's own (its size and timeouts
+    /// are the application's; `config` gives the table, migrations,
+    /// operation timeout and purge). No I/O.
+    pub(crate) fn with_pool(pool: Pool<D::Db>, config: D::Config) -> Result<Self> {
+        validate_table(&D::settings(&config).table)?;
+        let settings = D::settings(&config);
         let max = pool.options().get_max_connections();
         let reserved = D::RESERVED_CONNECTIONS.min(max.saturating_sub(1));
         let new_work = (reserved > 0).then(|| Arc::new(Semaphore::new((max - reserved) as usize)));
@@ -183,7 +192,12 @@ where
     /// [`connect_lazy`](Self::connect_lazy), then, within the connect
     /// timeout, a connection and the schema.
     pub(crate) async fn connect(config: D::Config) -> Result<Self> {
-        let store = Self::connect_lazy(config)?;
+        Self::connect_lazy(config)?.prepare().await
+    }
+
+    /// Within the connect timeout, a connection and the schema.
+    pub(crate) async fn prepare(self) -> Result<Self> {
+        let store = self;
         let shared = &store.shared;
         within(D::BACKEND, store.settings().connect_timeout, async {
             drop(shared.pool.acquire().await.map_err(err::<D>)?);

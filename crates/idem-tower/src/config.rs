@@ -82,6 +82,7 @@ pub(crate) struct Config {
     pub(crate) keep: KeepFn,
     pub(crate) key_space: KeySpace,
     pub(crate) drain_retry_after: Duration,
+    pub(crate) request_id_header: HeaderName,
 }
 
 impl Default for Config {
@@ -98,6 +99,7 @@ impl Default for Config {
             keep: Arc::new(default_keep),
             key_space: KeySpace::default(),
             drain_retry_after: DEFAULT_DRAIN_RETRY_AFTER,
+            request_id_header: crate::request_id::DEFAULT_REQUEST_ID_HEADER,
         }
     }
 }
@@ -121,6 +123,7 @@ impl fmt::Debug for Config {
             .field("replayed_headers", &self.replayed_headers)
             .field("key_space", &self.key_space)
             .field("drain_retry_after", &self.drain_retry_after)
+            .field("request_id_header", &self.request_id_header)
             .finish_non_exhaustive()
     }
 }

@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use idem_core::metrics::REQUESTS_IN_FLIGHT;
+
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
@@ -108,14 +110,25 @@ impl Drain {
         // Counted first, then checked: either `start` sees this request in
         // `in_flight`, or this request sees the drain (both act on one atomic).
         let token = self.tracker.token();
-        (!self.tracker.is_closed()).then_some(Entry { _token: token })
+        if self.tracker.is_closed() {
+            return None;
+        }
+        metrics::gauge!(REQUESTS_IN_FLIGHT).increment(1.0);
+        Some(Entry { _token: token })
     }
 }
 
-/// One covered request taken on by a [`Drain`]; it counts until dropped.
+/// One covered request taken on by a [`Drain`]; it counts until dropped,
+/// here and in the `idem_requests_in_flight` gauge.
 #[derive(Debug)]
 pub(crate) struct Entry {
     _token: TaskTrackerToken,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        metrics::gauge!(REQUESTS_IN_FLIGHT).decrement(1.0);
+    }
 }
 
 impl Entry {

@@ -17,6 +17,7 @@ use crate::fingerprint::fingerprint;
 use crate::layer::Shared;
 use crate::metrics::Event;
 use crate::problem::{Problem, ProblemKind};
+use crate::request_id::request_id;
 use crate::response::{from_stored, mark_replayed, to_stored};
 
 /// A covered request with a key: scope, buffer, fingerprint, then the engine
@@ -87,12 +88,13 @@ where
         config.canonical_json,
     );
     let store_key = config.key_space.key(&scope, &key);
+    let request_id = request_id(&parts.headers, &config.request_id_header);
     let request = Request::from_parts(parts, ReqBody::from(body));
 
     // If the caller drops this future from here on (the client went away), the
     // rest runs on a task of its own (see `ResponseFuture`): a side effect is
     // never cancelled halfway and its result is kept for the retry.
-    execute(shared, inner, request, store_key, fp).await
+    execute(shared, inner, request, store_key, fp, request_id).await
 }
 
 async fn execute<S, E, ReqBody, ResBody>(
@@ -101,6 +103,7 @@ async fn execute<S, E, ReqBody, ResBody>(
     request: Request<ReqBody>,
     key: StoreKey,
     fp: Fingerprint,
+    request_id: Option<String>,
 ) -> Result<Response<ResBody>, S::Error>
 where
     E: Engine,
@@ -113,9 +116,9 @@ where
     ResBody::Error: Into<BoxError>,
 {
     let mut slot = Some((inner, request));
-    let outcome = shared
+    let traced = shared
         .engine
-        .run(&key, fp, |lent| {
+        .run_traced(&key, fp, request_id.as_deref(), |lent| {
             let (inner, mut request) = slot.take().expect("the engine runs the handler once");
             // What the engine lends the handler: the lease's signal
             // (`Extension<LeaseSignal>` in axum), or the transaction.
@@ -124,6 +127,10 @@ where
         })
         .await;
     let config = &shared.config;
+    let (outcome, original_request_id) = match traced {
+        Ok(traced) => (Ok(traced.outcome), traced.original_request_id),
+        Err(error) => (Err(error), None),
+    };
     match outcome {
         Ok(Outcome::Executed(response)) => {
             record(&shared, Event::Executed);
@@ -164,6 +171,7 @@ where
                 "a request with this Idempotency-Key is still being processed; retry later",
             )
             .retry_after(retry_after)
+            .original_request_id(original_request_id)
             .into_response())
         }
         Ok(Outcome::Mismatch) => {

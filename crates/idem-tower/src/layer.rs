@@ -217,6 +217,17 @@ impl<E: Engine> IdempotencyLayer<E> {
         self.update(|s| s.config.drain_retry_after = after)
     }
 
+    /// The header that carries a request's id (default
+    /// [`DEFAULT_REQUEST_ID_HEADER`](crate::DEFAULT_REQUEST_ID_HEADER),
+    /// `x-request-id`). The id of the request that runs the handler is kept
+    /// in the key's record (without the header, the trace id of a W3C
+    /// `traceparent` header); a replay is logged with it, and a `409` names
+    /// it in its `original_request_id` member. An id that is empty, over
+    /// 255 bytes or not printable ASCII is not kept.
+    pub fn with_request_id_header(self, header: HeaderName) -> Self {
+        self.update(|s| s.config.request_id_header = header)
+    }
+
     /// The counters shared by this layer, its clones and their services.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.shared.metrics.clone()

@@ -10,6 +10,7 @@ mod key;
 mod layer;
 mod metrics;
 mod problem;
+mod request_id;
 mod response;
 mod service;
 
@@ -25,5 +26,6 @@ pub use key::IDEMPOTENCY_KEY;
 pub use layer::IdempotencyLayer;
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use problem::{PROBLEM_BASE, ProblemKind};
+pub use request_id::DEFAULT_REQUEST_ID_HEADER;
 pub use response::IDEMPOTENT_REPLAYED;
 pub use service::IdempotencyService;

@@ -1,10 +1,19 @@
-//! Counters a user can export (Prometheus, OpenTelemetry, logs).
+//! What the layer did: counters of its own, and the same events recorded
+//! through the `metrics` facade.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use idem_core::metrics::REQUESTS;
 
 /// Live counters of what the layer did, shared by every clone of one
 /// [`IdempotencyLayer`](crate::IdempotencyLayer). Read them with
 /// [`snapshot`](Self::snapshot) or the per-counter getters.
+///
+/// Each event counted here is also recorded, once, through the
+/// [`metrics`](https://docs.rs/metrics) facade as `idem_requests_total`
+/// with its `outcome` (see the README's "Metrics" table), for the exporter
+/// the application installed; these counters are per layer, for tests and
+/// for applications without an exporter.
 ///
 /// # Examples
 /// ```
@@ -39,7 +48,8 @@ pub struct MetricsSnapshot {
     pub in_flight: u64,
     /// `422`: the key was used with another request.
     pub mismatch: u64,
-    /// The store failed (answered `503`/`500`, or passed through when fail-open).
+    /// The store failed (answered `503`/`500`, or passed through when
+    /// fail-open): outcome `store_error`.
     pub errors: u64,
     /// Of `executed`, those whose claim was released (5xx, inner error, panic):
     /// a retry runs the handler again.
@@ -83,7 +93,7 @@ impl Event {
             Self::Replayed => "replayed",
             Self::InFlight => "in_flight",
             Self::Mismatch => "mismatch",
-            Self::Error => "error",
+            Self::Error => "store_error",
             Self::Rejected => "rejected",
             Self::Draining => "draining",
             Self::PassedThrough => "passed_through",
@@ -92,7 +102,12 @@ impl Event {
 }
 
 impl Metrics {
+    /// Counts `event` here and, if the request was covered, in the
+    /// `idem_requests_total` series of the installed recorder.
     pub(crate) fn record(&self, event: Event) {
+        if event != Event::PassedThrough {
+            metrics::counter!(REQUESTS, "outcome" => event.name()).increment(1);
+        }
         let counter = match event {
             Event::Executed => &self.executed,
             Event::Released => {

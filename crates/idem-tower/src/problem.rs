@@ -26,7 +26,10 @@ pub enum ProblemKind {
     UnreadableBody,
     /// `413`: the request body is over the fingerprint limit.
     BodyTooLarge,
-    /// `409`: a request with this key is still being processed.
+    /// `409`: a request with this key is still being processed. The
+    /// document names that request in an `original_request_id` member when
+    /// it gave an id (see
+    /// [`with_request_id_header`](crate::IdempotencyLayer::with_request_id_header)).
     KeyInFlight,
     /// `422`: this key was used with a different request.
     KeyMismatch,
@@ -113,6 +116,7 @@ pub(crate) struct Problem {
     detail: String,
     retry_after: Option<Duration>,
     original_status: Option<u16>,
+    original_request_id: Option<String>,
 }
 
 impl Problem {
@@ -122,6 +126,7 @@ impl Problem {
             detail: detail.into(),
             retry_after: None,
             original_status: None,
+            original_request_id: None,
         }
     }
 
@@ -141,6 +146,13 @@ impl Problem {
         self
     }
 
+    /// Adds an `original_request_id` member: the id of the request that
+    /// holds the key (for a `409`), if known.
+    pub(crate) fn original_request_id(mut self, id: Option<String>) -> Self {
+        self.original_request_id = id;
+        self
+    }
+
     /// The JSON document.
     pub(crate) fn to_json(&self) -> Bytes {
         let mut doc = serde_json::json!({
@@ -151,6 +163,9 @@ impl Problem {
         });
         if let Some(status) = self.original_status {
             doc["original_status"] = status.into();
+        }
+        if let Some(id) = &self.original_request_id {
+            doc["original_request_id"] = id.as_str().into();
         }
         Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
     }

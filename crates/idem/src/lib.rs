@@ -2,6 +2,7 @@
 
 mod config;
 mod connect;
+mod layer;
 mod scheme;
 mod sql;
 

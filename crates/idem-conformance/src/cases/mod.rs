@@ -4,6 +4,7 @@
 //! Run them all through [`crate::conformance_tests!`]; call one directly to
 //! debug it.
 
+mod call;
 mod classic;
 mod concurrency;
 mod engine;
@@ -12,6 +13,7 @@ mod keys;
 mod primitives;
 mod renewal;
 
+pub use call::*;
 pub use classic::*;
 pub use concurrency::*;
 pub use engine::*;

@@ -85,6 +85,32 @@ impl PostgresStore {
         SqlStore::connect_lazy(config).map(Self)
     }
 
+    /// The store on an application's own connection pool, so that the
+    /// application does not open a second pool to its database: the
+    /// idempotency records (and, in the transactional mode, each request's
+    /// writes with its record) share the application's connections. From
+    /// `config`, the table, migrations, operation timeout, connect timeout
+    /// (for this first check) and purge interval apply; its URL and pool size
+    /// do not: the pool is used as it is. Like [`connect`](Self::connect),
+    /// it takes a connection and, unless turned off, creates the table.
+    ///
+    /// # Errors
+    /// [`Error::Config`](idem_core::Error::Config) for a bad table name;
+    /// [`Error::Unavailable`](idem_core::Error::Unavailable) when no
+    /// connection is had within the connect timeout.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn f(pool: sqlx::PgPool) -> idem_core::Result<()> {
+    /// use idem_sql::{PostgresConfig, PostgresStore};
+    /// let config = PostgresConfig::from_url("postgres://app@127.0.0.1/app")?;
+    /// let store = PostgresStore::from_pool(pool, config).await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub async fn from_pool(pool: PgPool, config: PostgresConfig) -> Result<Self> {
+        SqlStore::with_pool(pool, config)?.prepare().await.map(Self)
+    }
+
     /// The connection pool, for your own queries or to close it.
     pub fn pool(&self) -> &PgPool {
         self.0.pool()

@@ -80,6 +80,41 @@ impl SqliteStore {
         SqlStore::connect_lazy(config).map(Self)
     }
 
+    /// The store on an application's own connection pool, so that the
+    /// application does not open a second pool to its database: the
+    /// idempotency records (and, in the transactional mode, each request's
+    /// writes with its record) share the application's connections. From
+    /// `config`, the table, migrations, operation timeout, connect timeout
+    /// (for this first check) and purge interval apply; its URL and pool size
+    /// do not: the pool is used as it is. Like [`connect`](Self::connect),
+    /// it takes a connection and, unless turned off, creates the table.
+    ///
+    /// # Errors
+    /// [`Error::Config`](idem_core::Error::Config) for a bad table name;
+    /// [`Error::Unavailable`](idem_core::Error::Unavailable) when no
+    /// connection is had within the connect timeout.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> idem_core::Result<()> {
+    /// use idem_sql::{SqliteConfig, SqliteStore};
+    /// use sqlx::sqlite::SqlitePoolOptions;
+    ///
+    /// // The application's own pool, for its own tables too.
+    /// let pool = SqlitePoolOptions::new()
+    ///     .max_connections(1)
+    ///     .connect("sqlite::memory:")
+    ///     .await
+    ///     .expect("an in-memory database");
+    /// let store = SqliteStore::from_pool(pool.clone(), SqliteConfig::memory()).await?;
+    /// assert!(store.pool().size() <= 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn from_pool(pool: SqlitePool, config: SqliteConfig) -> Result<Self> {
+        SqlStore::with_pool(pool, config)?.prepare().await.map(Self)
+    }
+
     /// The connection pool, for your own queries or to close it.
     pub fn pool(&self) -> &SqlitePool {
         self.0.pool()

@@ -30,7 +30,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use idem_core::{
     Completion, DEFAULT_RETENTION, DEFAULT_RETRY_HINT, Engine, Error, Fingerprint, Outcome, Record,
-    RecordState, Result, StoreKey,
+    RecordState, Result, StoreKey, Traced,
 };
 use sqlx::Database;
 
@@ -195,22 +195,26 @@ impl<DB: Database> Transactional<DB> {
     {
         let lend =
             |slot: TxSlot<DB>| handler(slot.lend().expect("a new slot holds its transaction"));
-        self.lending(key, fingerprint, lend).await
+        Ok(self.lending(key, fingerprint, None, lend).await?.outcome)
     }
 
     /// [`execute`](Self::execute), lending the handler the slot rather than
-    /// the transaction: what the tower layer needs ([`Engine::run`]).
+    /// the transaction: what the tower layer needs ([`Engine::run`]); the
+    /// records keep `request_id` ([`Engine::run_traced`]).
     async fn lending<T, F, Fut>(
         &self,
         key: &StoreKey,
         fingerprint: Fingerprint,
+        request_id: Option<&str>,
         handler: F,
-    ) -> Result<Outcome<T>>
+    ) -> Result<Traced<T>>
     where
         F: FnOnce(TxSlot<DB>) -> Fut,
         Fut: Future<Output = (T, Completion)>,
     {
-        let pending = Record::in_progress(fingerprint, self.retention).encode();
+        let pending = Record::in_progress(fingerprint, self.retention)
+            .with_request_id(request_id)
+            .encode();
         let begun = self
             .backend
             .begin(key, &pending, self.retention, self.lock_wait)
@@ -218,12 +222,12 @@ impl<DB: Database> Transactional<DB> {
         let (mut tx, token) = match begun {
             Begun::Claimed(tx, token) => (tx, token),
             Begun::Existing(bytes) => {
-                return Outcome::of_record(&bytes, fingerprint, self.retry_hint);
+                return Traced::of_record(&bytes, fingerprint, self.retry_hint);
             }
             Begun::Busy => {
-                return Ok(Outcome::InFlight {
+                return Ok(Traced::ran(Outcome::InFlight {
                     retry_after: self.retry_hint.max(Duration::from_secs(1)),
-                });
+                }));
             }
         };
         if self.split_claim {
@@ -256,14 +260,16 @@ impl<DB: Database> Transactional<DB> {
                     // The connection is closed instead; nothing was kept.
                     tracing::debug!(%key, %error, "rollback failed");
                 }
-                return Ok(Outcome::Released(value));
+                return Ok(Traced::ran(Outcome::Released(value)));
             }
         };
-        let record = Record::new(fingerprint, state, self.retention).encode();
+        let record = Record::new(fingerprint, state, self.retention)
+            .with_request_id(request_id)
+            .encode();
         self.backend
             .commit(tx, key, &token, &record, self.retention)
             .await?;
-        Ok(Outcome::Executed(value))
+        Ok(Traced::ran(Outcome::Executed(value)))
     }
 }
 
@@ -281,6 +287,22 @@ impl<DB: Database> Engine for Transactional<DB> {
         F: FnOnce(TxSlot<DB>) -> Fut + Send,
         Fut: Future<Output = (T, Completion)> + Send,
     {
-        self.lending(key, fingerprint, handler)
+        let traced = self.lending(key, fingerprint, None, handler);
+        futures::FutureExt::map(traced, |traced| Ok(traced?.outcome))
+    }
+
+    fn run_traced<T, F, Fut>(
+        &self,
+        key: &StoreKey,
+        fingerprint: Fingerprint,
+        request_id: Option<&str>,
+        handler: F,
+    ) -> impl Future<Output = Result<Traced<T>>> + Send
+    where
+        T: Send,
+        F: FnOnce(TxSlot<DB>) -> Fut + Send,
+        Fut: Future<Output = (T, Completion)> + Send,
+    {
+        self.lending(key, fingerprint, request_id, handler)
     }
 }

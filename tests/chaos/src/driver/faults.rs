@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::apps::Apps;
+use super::firewall::{Block, Rules};
 use super::store::Store;
 use crate::app::{LEASE, LONG_LEASE};
 use crate::proxy::Proxy;
@@ -76,11 +77,17 @@ impl Fault {
     pub fn not_applicable(self, store: &Store) -> Option<String> {
         match self {
             Fault::Kill | Fault::Sigterm => None,
-            Fault::Cut | Fault::Reset if !store.proxied() => Some(if store.is_sqlite() {
-                "a file: no connection to cut".into()
-            } else {
-                "the cluster's clients follow the nodes' own addresses".into()
-            }),
+            Fault::Cut | Fault::Reset if store.is_sqlite() => {
+                Some("a file: no connection to cut".into())
+            }
+            // A cluster: the host's firewall cuts its nodes off instead of
+            // a proxy, which its clients would not stay behind.
+            Fault::Cut | Fault::Reset if !store.proxied() && store.containers.is_empty() => Some(
+                "the cluster is not of this run's containers (env URL): its nodes may share \
+                 this machine's loopback, which the firewall would cut between them too"
+                    .into(),
+            ),
+            Fault::Cut | Fault::Reset if !store.proxied() => Rules::unavailable(),
             Fault::Cut | Fault::Reset => None,
             Fault::Pause if store.is_sqlite() => None,
             Fault::Restart if store.is_sqlite() => Some("a file: no server to restart".into()),
@@ -109,18 +116,29 @@ impl Fault {
                 apps.restart(0).await
             }
             Fault::Pause => store.stall(half_lease).await,
-            Fault::Cut => {
-                let proxy = proxy.ok_or("no proxy")?;
-                proxy.cut(true);
-                tokio::time::sleep(half_lease).await;
-                proxy.cut(false);
-                Ok(())
-            }
+            Fault::Cut => match proxy {
+                Some(proxy) => {
+                    proxy.cut(true);
+                    tokio::time::sleep(half_lease).await;
+                    proxy.cut(false);
+                    Ok(())
+                }
+                None => {
+                    let cut = Rules::block(&store.nodes()?, Block::Drop)?;
+                    tokio::time::sleep(half_lease).await;
+                    drop(cut);
+                    // Healed: what was open is reset, as by the proxy.
+                    reset_briefly(store).await
+                }
+            },
             Fault::Reset => {
-                let proxy = proxy.ok_or("no proxy")?;
-                proxy.reset();
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                proxy.reset();
+                for _ in 0..2 {
+                    match proxy {
+                        Some(proxy) => proxy.reset(),
+                        None => reset_briefly(store).await?,
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
                 Ok(())
             }
             Fault::Restart => {
@@ -136,4 +154,13 @@ impl Fault {
             }
         }
     }
+}
+
+/// Resets the connections to a cluster's nodes (the firewall answers their
+/// packets with a TCP reset for a moment, so every busy connection breaks).
+async fn reset_briefly(store: &Store) -> Result<(), String> {
+    let reset = Rules::block(&store.nodes()?, Block::Reset)?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(reset);
+    Ok(())
 }

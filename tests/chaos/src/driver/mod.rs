@@ -8,6 +8,7 @@
 mod apps;
 mod clients;
 mod faults;
+mod firewall;
 mod store;
 
 use std::collections::HashSet;

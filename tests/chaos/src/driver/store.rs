@@ -30,6 +30,21 @@ impl Store {
         !self.is_sqlite() && self.backend != "redis-cluster"
     }
 
+    /// The addresses in its URL: for a Redis Cluster, every node's (the
+    /// nodes announce the same addresses, so its clients use those).
+    ///
+    /// # Errors
+    /// When an address is not `ip:port`.
+    pub fn nodes(&self) -> Result<Vec<SocketAddr>, String> {
+        let hosts = self.url.split_once("://").map_or("", |(_, rest)| rest);
+        let hosts = hosts.split(['/', '?']).next().unwrap_or_default();
+        let hosts = hosts.rsplit_once('@').map_or(hosts, |(_, h)| h);
+        hosts
+            .split(',')
+            .map(|h| h.parse().map_err(|e| format!("node address `{h}`: {e}")))
+            .collect()
+    }
+
     /// The port the server listens on inside its container.
     fn inner_port(&self) -> u16 {
         match self.backend.as_str() {
@@ -161,4 +176,29 @@ async fn lock_sqlite(url: &str, time: Duration) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot unlock {url}: {e}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_url_names_every_node() {
+        let store = |url: &str| Store {
+            backend: "redis-cluster".into(),
+            url: url.into(),
+            containers: Vec::new(),
+        };
+        let nodes = store("redis+cluster://:pw@172.18.0.2:6379,172.18.0.3:6379/0")
+            .nodes()
+            .unwrap();
+        assert_eq!(
+            nodes,
+            [
+                "172.18.0.2:6379".parse().unwrap(),
+                "172.18.0.3:6379".parse().unwrap()
+            ]
+        );
+        assert!(store("redis+cluster://node-a:6379").nodes().is_err());
+    }
 }

@@ -1,0 +1,409 @@
+//! The names of the metrics idem records through the
+//! [`metrics`](https://docs.rs/metrics) facade, and the engine's own.
+//!
+//! idem records to whatever recorder the application installed (a
+//! Prometheus, OpenTelemetry or StatsD exporter); without one, recording
+//! costs next to nothing. Every name starts with `idem_`. The table of
+//! series and their labels is in `idem-tower`'s README (section
+//! "Metrics"); the names are here, written once, for the crates that record
+//! them and for applications that tune their exporter (histogram buckets,
+//! say).
+//!
+//! # Examples
+//! ```
+//! // Describe the series (units and help text) to the installed recorder.
+//! idem_core::metrics::describe();
+//! assert_eq!(idem_core::metrics::STORE_DURATION, "idem_store_duration_seconds");
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use metrics::Unit;
+
+use crate::{Claim, IdempotencyStore, KeySpace, LeaseToken, Result, StoreKey, StoreStats};
+
+/// Counter of covered requests by `outcome`: what the tower layer did with
+/// each request it covered.
+pub const REQUESTS: &str = "idem_requests_total";
+/// Gauge of covered requests the tower layer is running now (from the
+/// moment it takes one on until its result is stored or released).
+pub const REQUESTS_IN_FLIGHT: &str = "idem_requests_in_flight";
+/// Histogram of the engine's store calls, in seconds, by `operation` and
+/// `backend`.
+pub const STORE_DURATION: &str = "idem_store_duration_seconds";
+/// Counter of `complete` and `release` calls tried again after a transient
+/// store error, by `operation`.
+pub const COMPLETION_RETRIES: &str = "idem_completion_retries_total";
+/// Counter of handler results that could not be kept, by `reason`.
+pub const COMPLETIONS_LOST: &str = "idem_completions_lost_total";
+/// Counter of successful lease renewals.
+pub const LEASE_RENEWALS: &str = "idem_lease_renewals_total";
+/// Counter of leases lost while a handler ran, by `reason`.
+pub const LEASES_LOST: &str = "idem_leases_lost_total";
+
+/// Describes every series (unit and help text) to the installed recorder;
+/// call it once after installing one. Recording works without it.
+pub fn describe() {
+    metrics::describe_counter!(
+        REQUESTS,
+        Unit::Count,
+        "Requests the idempotency layer covered, by outcome"
+    );
+    metrics::describe_gauge!(
+        REQUESTS_IN_FLIGHT,
+        Unit::Count,
+        "Covered requests running now, until their result is stored or released"
+    );
+    metrics::describe_histogram!(
+        STORE_DURATION,
+        Unit::Seconds,
+        "Duration of the engine's store calls, by operation and backend"
+    );
+    metrics::describe_counter!(
+        COMPLETION_RETRIES,
+        Unit::Count,
+        "complete and release calls tried again after a transient store error"
+    );
+    metrics::describe_counter!(
+        COMPLETIONS_LOST,
+        Unit::Count,
+        "Handler results that could not be kept (a retry may run the handler again)"
+    );
+    metrics::describe_counter!(
+        LEASE_RENEWALS,
+        Unit::Count,
+        "Successful lease renewals of running handlers"
+    );
+    metrics::describe_counter!(
+        LEASES_LOST,
+        Unit::Count,
+        "Leases lost while their handler ran"
+    );
+}
+
+/// Counts one more attempt at `operation` (`complete` or `release`).
+pub(crate) fn completion_retried(operation: &'static str) {
+    metrics::counter!(COMPLETION_RETRIES, "operation" => operation).increment(1);
+}
+
+/// Why a handler's result was not kept.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LostCompletion {
+    /// The store refused the token: the lease ran out first.
+    LeaseLost,
+    /// The store still failed when the engine stopped trying.
+    StoreError,
+}
+
+/// Counts a handler result that could not be kept.
+pub(crate) fn completion_lost(reason: LostCompletion) {
+    let reason = match reason {
+        LostCompletion::LeaseLost => "lease_lost",
+        LostCompletion::StoreError => "store_error",
+    };
+    metrics::counter!(COMPLETIONS_LOST, "reason" => reason).increment(1);
+}
+
+/// Counts a successful renewal.
+pub(crate) fn lease_renewed() {
+    metrics::counter!(LEASE_RENEWALS).increment(1);
+}
+
+/// Why a running handler's lease was lost.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LostLease {
+    /// The store refused a renewal: another request holds the key.
+    Refused,
+    /// No renewal succeeded before the lease ran out.
+    Expired,
+}
+
+/// Counts a lost lease.
+pub(crate) fn lease_lost(reason: LostLease) {
+    let reason = match reason {
+        LostLease::Refused => "refused",
+        LostLease::Expired => "expired",
+    };
+    metrics::counter!(LEASES_LOST, "reason" => reason).increment(1);
+}
+
+/// The store as the engine calls it: every call is timed into
+/// [`STORE_DURATION`], labelled with the operation and the store's
+/// [`backend`](IdempotencyStore::backend). The one place where the engine's
+/// store calls are measured.
+pub(crate) struct Timed {
+    inner: Arc<dyn IdempotencyStore>,
+    backend: &'static str,
+}
+
+impl Timed {
+    pub(crate) fn new(inner: Arc<dyn IdempotencyStore>) -> Self {
+        let backend = inner.backend();
+        Self { inner, backend }
+    }
+
+    async fn time<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let result = call.await;
+        metrics::histogram!(STORE_DURATION, "operation" => operation, "backend" => self.backend)
+            .record(started.elapsed());
+        result
+    }
+}
+
+impl fmt::Debug for Timed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The store itself: the timing is an implementation detail.
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for Timed {
+    async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
+        self.time("find", self.inner.find(key)).await
+    }
+    async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()> {
+        self.time("store", self.inner.store(key, value, ttl)).await
+    }
+    async fn remove(&self, key: &StoreKey) -> Result<bool> {
+        self.time("remove", self.inner.remove(key)).await
+    }
+    async fn exists(&self, key: &StoreKey) -> Result<bool> {
+        self.time("exists", self.inner.exists(key)).await
+    }
+    async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
+        self.time("claim", self.inner.claim(key, pending, lease))
+            .await
+    }
+    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
+        self.time("extend", self.inner.extend(key, token, lease))
+            .await
+    }
+    async fn complete(
+        &self,
+        key: &StoreKey,
+        token: &LeaseToken,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.time("complete", self.inner.complete(key, token, value, ttl))
+            .await
+    }
+    async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
+        self.time("release", self.inner.release(key, token)).await
+    }
+    async fn stats(&self, space: &KeySpace) -> Result<StoreStats> {
+        self.time("stats", self.inner.stats(space)).await
+    }
+    fn backend(&self) -> &'static str {
+        self.backend
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use metrics_util::CompositeKey;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+
+    use super::*;
+    use crate::{Completion, Error, Fingerprint, Idempotency, Outcome, StoredResponse};
+
+    /// Grants every claim; `complete` and `extend` answer from scripts
+    /// (`Ok` once the script is empty).
+    #[derive(Debug, Default)]
+    struct Scripted {
+        complete: Mutex<Vec<Error>>,
+        extend: Mutex<Vec<Error>>,
+    }
+
+    #[async_trait]
+    impl IdempotencyStore for Scripted {
+        async fn find(&self, _: &StoreKey) -> Result<Option<Bytes>> {
+            Ok(None)
+        }
+        async fn store(&self, _: &StoreKey, _: Bytes, _: Duration) -> Result<()> {
+            Ok(())
+        }
+        async fn remove(&self, _: &StoreKey) -> Result<bool> {
+            Ok(false)
+        }
+        async fn exists(&self, _: &StoreKey) -> Result<bool> {
+            Ok(false)
+        }
+        async fn claim(&self, _: &StoreKey, _: Bytes, _: Duration) -> Result<Claim> {
+            Ok(Claim::Acquired(LeaseToken::generate()))
+        }
+        async fn extend(&self, _: &StoreKey, _: &LeaseToken, _: Duration) -> Result<()> {
+            self.extend.lock().unwrap().pop().map_or(Ok(()), Err)
+        }
+        async fn complete(
+            &self,
+            _: &StoreKey,
+            _: &LeaseToken,
+            _: Bytes,
+            _: Duration,
+        ) -> Result<()> {
+            self.complete.lock().unwrap().pop().map_or(Ok(()), Err)
+        }
+        async fn release(&self, _: &StoreKey, _: &LeaseToken) -> Result<bool> {
+            Ok(true)
+        }
+        fn backend(&self) -> &'static str {
+            "scripted"
+        }
+    }
+
+    fn down() -> Error {
+        Error::unavailable("test", "down")
+    }
+
+    /// Runs one request whose handler takes `run`, over `store`, with a
+    /// 300 ms lease renewed every 100 ms.
+    async fn execute(store: Scripted, run: Duration) -> Outcome<()> {
+        let engine = Idempotency::new(Arc::new(store))
+            .with_lease(Duration::from_millis(300))
+            .with_renewal(Duration::from_millis(100))
+            .with_completion_bound(Duration::from_secs(5));
+        let key = StoreKey::parse("k").unwrap();
+        let fp = Fingerprint::of_request("POST", "/", b"");
+        engine
+            .execute(&key, fp, |_| async move {
+                tokio::time::sleep(run).await;
+                ((), Completion::Keep(StoredResponse::default()))
+            })
+            .await
+            .unwrap()
+    }
+
+    /// What was recorded since the last reading (a reading drains the
+    /// recorder: counters start again from zero).
+    fn read(snapshotter: &Snapshotter) -> Vec<(CompositeKey, DebugValue)> {
+        let snapshot = snapshotter.snapshot().into_vec();
+        snapshot.into_iter().map(|(k, _, _, v)| (k, v)).collect()
+    }
+
+    /// The values in `seen` under `name` with exactly `labels`.
+    fn values<'a>(
+        seen: &'a [(CompositeKey, DebugValue)],
+        name: &str,
+        labels: &[(&str, &str)],
+    ) -> Vec<&'a DebugValue> {
+        let matches = |key: &CompositeKey| {
+            let key = key.key();
+            let mut got: Vec<(&str, &str)> = key.labels().map(|l| (l.key(), l.value())).collect();
+            got.sort_unstable();
+            let mut want = labels.to_vec();
+            want.sort_unstable();
+            key.name() == name && got == want
+        };
+        seen.iter()
+            .filter(|(key, _)| matches(key))
+            .map(|(_, value)| value)
+            .collect()
+    }
+
+    fn counter(seen: &[(CompositeKey, DebugValue)], name: &str, labels: &[(&str, &str)]) -> u64 {
+        match values(seen, name, labels).as_slice() {
+            [DebugValue::Counter(n)] => *n,
+            [] => 0,
+            other => panic!("{name} {labels:?}: {other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn every_store_call_is_timed_by_operation_and_backend() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _local = metrics::set_default_local_recorder(&recorder);
+        let outcome = execute(Scripted::default(), Duration::ZERO).await;
+        assert!(matches!(outcome, Outcome::Executed(())), "{outcome:?}");
+        let seen = read(&snapshotter);
+        for operation in ["claim", "complete"] {
+            let labels = [("operation", operation), ("backend", "scripted")];
+            let found = values(&seen, STORE_DURATION, &labels);
+            let [DebugValue::Histogram(durations)] = found.as_slice() else {
+                panic!("{operation}: {seen:?}");
+            };
+            assert_eq!(durations.len(), 1, "{operation}: one call, one duration");
+            assert!(
+                durations[0].into_inner() < 1.0,
+                "{operation}: {durations:?}"
+            );
+        }
+        let release = [("operation", "release"), ("backend", "scripted")];
+        assert!(values(&seen, STORE_DURATION, &release).is_empty());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn completion_retries_and_lost_completions_are_counted() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _local = metrics::set_default_local_recorder(&recorder);
+        // Two blips, then the result is kept: two retries, nothing lost.
+        let blips = Scripted {
+            complete: Mutex::new(vec![down(), down()]),
+            ..Scripted::default()
+        };
+        let outcome = execute(blips, Duration::ZERO).await;
+        assert!(matches!(outcome, Outcome::Executed(())), "{outcome:?}");
+        let seen = read(&snapshotter);
+        let complete = [("operation", "complete")];
+        let lease_lost = [("reason", "lease_lost")];
+        assert_eq!(counter(&seen, COMPLETION_RETRIES, &complete), 2);
+        assert_eq!(counter(&seen, COMPLETIONS_LOST, &lease_lost), 0);
+        // The token refused: the result is lost, and counted as such.
+        let refused = Scripted {
+            complete: Mutex::new(vec![Error::LeaseLost]),
+            ..Scripted::default()
+        };
+        let outcome = execute(refused, Duration::ZERO).await;
+        assert!(matches!(outcome, Outcome::Lost(())), "{outcome:?}");
+        let seen = read(&snapshotter);
+        assert_eq!(counter(&seen, COMPLETIONS_LOST, &lease_lost), 1);
+        assert_eq!(counter(&seen, COMPLETION_RETRIES, &complete), 0);
+    }
+
+    // On paused time, so that the count of renewals does not depend on how
+    // busy the machine is.
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn renewals_and_lost_leases_are_counted() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _local = metrics::set_default_local_recorder(&recorder);
+        let refused = [("reason", "refused")];
+        // A 350 ms handler on a lease renewed every 100 ms: three renewals.
+        let outcome = execute(Scripted::default(), Duration::from_millis(350)).await;
+        assert!(matches!(outcome, Outcome::Executed(())), "{outcome:?}");
+        let seen = read(&snapshotter);
+        assert_eq!(counter(&seen, LEASE_RENEWALS, &[]), 3);
+        assert_eq!(counter(&seen, LEASES_LOST, &refused), 0);
+        // The first renewal is refused: the lease is lost, once.
+        let refusing = Scripted {
+            extend: Mutex::new(vec![Error::LeaseLost]),
+            ..Scripted::default()
+        };
+        let outcome = execute(refusing, Duration::from_millis(250)).await;
+        assert!(matches!(outcome, Outcome::Lost(())), "{outcome:?}");
+        let seen = read(&snapshotter);
+        assert_eq!(counter(&seen, LEASES_LOST, &refused), 1);
+        assert_eq!(counter(&seen, LEASE_RENEWALS, &[]), 0);
+    }
+
+    #[test]
+    fn the_default_backend_name_is_the_bare_type_name() {
+        assert_eq!(crate::store::type_name_of::<Vec<String>>(), "Vec");
+        assert_eq!(crate::store::type_name_of::<Scripted>(), "Scripted");
+    }
+}
