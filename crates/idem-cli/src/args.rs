@@ -31,7 +31,7 @@ pub struct Cli {
 /// A subcommand.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show one record: state, fingerprint, status, headers, body size,
+    /// Show one record: state, fingerprint, status, headers, body size, request id,
     /// created, expires.
     Get {
         /// The record.

@@ -30,6 +30,9 @@ pub struct RecordView {
     pub body_size: Option<usize>,
     /// The lease of an in-progress record, in milliseconds.
     pub lease_ms: Option<u64>,
+    /// The id of the request that made the record (its `x-request-id`, or
+    /// its trace id), if the layer kept one.
+    pub request_id: Option<String>,
     /// When the record was written (RFC 3339, by the writer's clock).
     pub created: String,
     /// When the writer expected it to expire (the store's clock decides).
@@ -122,6 +125,7 @@ pub async fn get(target: &Target, scope: &str, key: &str) -> Result<RecordView> 
             .collect(),
         body_size: body.as_ref().map(Bytes::len),
         lease_ms,
+        request_id: record.request_id.clone(),
         created: time(record.created_at),
         expires: time(record.expires_at),
         body: body.unwrap_or_default(),
@@ -172,6 +176,9 @@ impl fmt::Display for RecordView {
             Some(size) => writeln!(f, "body size    {size} bytes")?,
             None if self.status.is_some() => writeln!(f, "body size    - (not retained)")?,
             None => writeln!(f, "body size    -")?,
+        }
+        if let Some(id) = &self.request_id {
+            writeln!(f, "request id   {id}")?;
         }
         writeln!(f, "created      {}", self.created)?;
         write!(f, "expires      {}", self.expires)

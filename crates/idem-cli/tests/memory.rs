@@ -31,13 +31,13 @@ async fn complete(target: &Target, store: Arc<MemoryStore>, scope: &str, key: &s
         body: Bytes::from_static(b"{\"id\":1}"),
     };
     let fp = Fingerprint::of_request("POST", "/orders", b"{}");
-    let outcome = engine
-        .execute(&store_key, fp, |_| async {
+    let traced = engine
+        .execute_traced(&store_key, fp, Some("req-1"), |_| async {
             ((), Completion::Keep(response))
         })
         .await
         .unwrap();
-    assert!(matches!(outcome, Outcome::Executed(())));
+    assert!(matches!(traced.outcome, Outcome::Executed(())));
 }
 
 #[tokio::test]
@@ -60,6 +60,8 @@ async fn get_shows_a_completed_record_and_delete_removes_it() {
     let text = record.to_string();
     assert!(text.contains("state        completed"), "{text}");
     assert!(text.contains("location: /orders/1"), "{text}");
+    assert_eq!(record.request_id.as_deref(), Some("req-1"));
+    assert!(text.contains("request id   req-1"), "{text}");
 
     // Another scope is another key.
     let other = idem_cli::get(&target, "tenant-b", "order-1").await;
