@@ -12,7 +12,9 @@
 //! The images are the official ones unless `IDEM_TEST_<KIND>_IMAGE` names
 //! another (`name:tag`), such as the local ones `cargo xtask images` builds
 //! on machines that reach no registry; such an image is waited on through a
-//! health check rather than the official image's log lines.
+//! health check rather than the official image's log lines. With
+//! `IDEM_TEST_NO_PULL` set, an image that is not already local is never
+//! pulled: that server is not started, and its backend is SKIPPED.
 
 use std::any::Any;
 use std::io::Read as _;
@@ -261,6 +263,12 @@ fn provide(kind: Kind, engine: Option<&str>) -> Result<Server, String> {
         ));
     };
     let image = image(kind);
+    if std::env::var_os(NO_PULL).is_some() && !image_is_local(&image) {
+        return Err(format!(
+            "{var} is not set and {image} is not on this machine ({NO_PULL} is set: \
+             no registry is asked for it)"
+        ));
+    }
     eprintln!(
         "==> starting {} in a container ({image}, engine {engine})",
         kind.name()
@@ -288,6 +296,21 @@ fn provide(kind: Kind, engine: Option<&str>) -> Result<Server, String> {
         ids: vec![id],
         _container: Some(container),
     })
+}
+
+/// Set (to anything) on machines that must not reach a registry: a server
+/// whose image is not already local is then not started (its backend is
+/// SKIPPED, with the reason) rather than pulled.
+const NO_PULL: &str = "IDEM_TEST_NO_PULL";
+
+/// Whether the Docker engine has `image` already.
+fn image_is_local(image: &str) -> bool {
+    std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The image for `kind`: the override, else the official one.
