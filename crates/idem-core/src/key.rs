@@ -177,14 +177,17 @@ impl KeySpace {
     /// The scope's length is written out so that no choice of scope and key
     /// can produce another pair's storage key.
     pub fn key(&self, scope: &Scope, key: &IdempotencyKey) -> StoreKey {
-        let scope = scope.as_str();
-        StoreKey(format!(
-            "{}{}:{}:{}",
-            self.prefix,
-            scope.len(),
-            scope,
-            key.as_str()
-        ))
+        // Built by hand rather than with `format!`: it runs on every
+        // request, and the formatting machinery cost more than the copies.
+        let (scope, key) = (scope.as_str(), key.as_str());
+        let mut len = itoa::Buffer::new();
+        let len = len.format(scope.len());
+        let mut text =
+            String::with_capacity(self.prefix.len() + len.len() + scope.len() + key.len() + 2);
+        for part in [self.prefix.as_str(), len, ":", scope, ":", key] {
+            text.push_str(part);
+        }
+        StoreKey(text)
     }
 }
 
