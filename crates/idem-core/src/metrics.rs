@@ -139,23 +139,55 @@ pub(crate) fn lease_lost(reason: LostLease) {
 pub(crate) struct Timed {
     inner: Arc<dyn IdempotencyStore>,
     backend: &'static str,
+    /// The series of each operation (in [`OPERATIONS`]' order), built once:
+    /// `histogram!` would build its labels anew, on the heap, on every call.
+    /// Looked up in the recorder at each call, so a recorder installed after
+    /// the engine was built still gets them.
+    series: [metrics::Key; OPERATIONS.len()],
 }
+
+/// The store operations, by their `operation` label; indexes of
+/// [`Timed::series`].
+const OPERATIONS: [&str; 9] = [
+    "find", "store", "remove", "exists", "claim", "extend", "complete", "release", "stats",
+];
+const FIND: usize = 0;
+const STORE: usize = 1;
+const REMOVE: usize = 2;
+const EXISTS: usize = 3;
+const CLAIM: usize = 4;
+const EXTEND: usize = 5;
+const COMPLETE: usize = 6;
+const RELEASE: usize = 7;
+const STATS: usize = 8;
+
+/// Where the store durations are recorded from, for the recorder.
+static TIMED_AT: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
 impl Timed {
     pub(crate) fn new(inner: Arc<dyn IdempotencyStore>) -> Self {
         let backend = inner.backend();
-        Self { inner, backend }
+        let series = OPERATIONS.map(|operation| {
+            let labels = [("operation", operation), ("backend", backend)];
+            metrics::Key::from_parts(STORE_DURATION, &labels[..])
+        });
+        Self {
+            inner,
+            backend,
+            series,
+        }
     }
 
-    async fn time<T>(
-        &self,
-        operation: &'static str,
-        call: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
+    async fn time<T>(&self, operation: usize, call: impl Future<Output = Result<T>>) -> Result<T> {
         let started = Instant::now();
         let result = call.await;
-        metrics::histogram!(STORE_DURATION, "operation" => operation, "backend" => self.backend)
-            .record(started.elapsed());
+        let elapsed = started.elapsed();
+        metrics::with_recorder(|recorder| {
+            recorder
+                .register_histogram(&self.series[operation], &TIMED_AT)
+                .record(elapsed);
+        });
         result
     }
 }
@@ -170,23 +202,23 @@ impl fmt::Debug for Timed {
 #[async_trait]
 impl IdempotencyStore for Timed {
     async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
-        self.time("find", self.inner.find(key)).await
+        self.time(FIND, self.inner.find(key)).await
     }
     async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()> {
-        self.time("store", self.inner.store(key, value, ttl)).await
+        self.time(STORE, self.inner.store(key, value, ttl)).await
     }
     async fn remove(&self, key: &StoreKey) -> Result<bool> {
-        self.time("remove", self.inner.remove(key)).await
+        self.time(REMOVE, self.inner.remove(key)).await
     }
     async fn exists(&self, key: &StoreKey) -> Result<bool> {
-        self.time("exists", self.inner.exists(key)).await
+        self.time(EXISTS, self.inner.exists(key)).await
     }
     async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
-        self.time("claim", self.inner.claim(key, pending, lease))
+        self.time(CLAIM, self.inner.claim(key, pending, lease))
             .await
     }
     async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
-        self.time("extend", self.inner.extend(key, token, lease))
+        self.time(EXTEND, self.inner.extend(key, token, lease))
             .await
     }
     async fn complete(
@@ -196,14 +228,14 @@ impl IdempotencyStore for Timed {
         value: Bytes,
         ttl: Duration,
     ) -> Result<()> {
-        self.time("complete", self.inner.complete(key, token, value, ttl))
+        self.time(COMPLETE, self.inner.complete(key, token, value, ttl))
             .await
     }
     async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
-        self.time("release", self.inner.release(key, token)).await
+        self.time(RELEASE, self.inner.release(key, token)).await
     }
     async fn stats(&self, space: &KeySpace) -> Result<StoreStats> {
-        self.time("stats", self.inner.stats(space)).await
+        self.time(STATS, self.inner.stats(space)).await
     }
     fn backend(&self) -> &'static str {
         self.backend
