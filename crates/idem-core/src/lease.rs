@@ -168,74 +168,33 @@ impl<'a> Lease<'a> {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU32;
 
     use super::*;
-    use crate::{Claim, Result};
-
-    /// A store whose `extend` fails as unavailable until `down_until`, then
-    /// succeeds; it counts the renewals that got through.
-    #[derive(Debug)]
-    struct Blipping {
-        down_until: Instant,
-        renewed: std::sync::atomic::AtomicU32,
-    }
-
-    #[async_trait::async_trait]
-    impl IdempotencyStore for Blipping {
-        async fn find(&self, _: &StoreKey) -> Result<Option<Bytes>> {
-            Ok(None)
-        }
-        async fn store(&self, _: &StoreKey, _: Bytes, _: Duration) -> Result<()> {
-            Ok(())
-        }
-        async fn remove(&self, _: &StoreKey) -> Result<bool> {
-            Ok(false)
-        }
-        async fn exists(&self, _: &StoreKey) -> Result<bool> {
-            Ok(false)
-        }
-        async fn claim(&self, _: &StoreKey, _: Bytes, _: Duration) -> Result<Claim> {
-            Ok(Claim::Acquired(LeaseToken::generate()))
-        }
-        async fn extend(&self, _: &StoreKey, _: &LeaseToken, _: Duration) -> Result<()> {
-            if Instant::now() < self.down_until {
-                return Err(Error::unavailable("test", "down"));
-            }
-            self.renewed.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        }
-        async fn complete(
-            &self,
-            _: &StoreKey,
-            _: &LeaseToken,
-            _: Bytes,
-            _: Duration,
-        ) -> Result<()> {
-            Ok(())
-        }
-        async fn release(&self, _: &StoreKey, _: &LeaseToken) -> Result<bool> {
-            Ok(true)
-        }
-    }
+    use crate::scripted::Scripted;
 
     /// Renews a 300 ms lease every 100 ms for `run`, with the store down for
     /// `down` first; says whether the lease was lost and how many renewals
     /// got through.
     async fn renew_through(down: Duration, run: Duration) -> (bool, u32) {
         let now = Instant::now();
-        let store = Blipping {
-            down_until: now + down,
-            renewed: Default::default(),
-        };
+        // `extend` fails as unavailable until `down` has passed, then
+        // succeeds; the renewals that got through are counted.
+        let renewed = Arc::new(AtomicU32::new(0));
+        let (down_until, counted) = (now + down, renewed.clone());
+        let store = Scripted::extending(move || {
+            if Instant::now() < down_until {
+                return Err(Error::unavailable("test", "down"));
+            }
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
         let key = StoreKey::parse("k").unwrap();
         let token = LeaseToken::generate();
         let lease = Lease::new(&store, &key, &token, Duration::from_millis(300), now);
         let _ = tokio::time::timeout(run, lease.renew_every(Duration::from_millis(100))).await;
-        (
-            lease.signal().is_lost(),
-            store.renewed.load(Ordering::SeqCst),
-        )
+        (lease.signal().is_lost(), renewed.load(Ordering::SeqCst))
     }
 
     #[tokio::test]

@@ -9,6 +9,8 @@ mod lease;
 pub mod metrics;
 mod protocol;
 mod record;
+#[cfg(test)]
+mod scripted;
 mod secret;
 mod settle;
 mod stats;

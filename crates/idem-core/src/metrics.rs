@@ -244,57 +244,27 @@ impl IdempotencyStore for Timed {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use metrics_util::CompositeKey;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
     use super::*;
+    use crate::scripted::Scripted;
     use crate::{Completion, Error, Fingerprint, Idempotency, Outcome, StoredResponse};
 
-    /// Grants every claim; `complete` and `extend` answer from scripts
-    /// (`Ok` once the script is empty).
-    #[derive(Debug, Default)]
-    struct Scripted {
-        complete: Mutex<Vec<Error>>,
-        extend: Mutex<Vec<Error>>,
+    /// `complete` fails with `errors`, the last first, then keeps the record.
+    fn completing_after(mut errors: Vec<Error>) -> Scripted {
+        Scripted::completing(move |kept, value| match errors.pop() {
+            Some(error) => Err(error),
+            None => {
+                *kept = Some(value);
+                Ok(())
+            }
+        })
     }
 
-    #[async_trait]
-    impl IdempotencyStore for Scripted {
-        async fn find(&self, _: &StoreKey) -> Result<Option<Bytes>> {
-            Ok(None)
-        }
-        async fn store(&self, _: &StoreKey, _: Bytes, _: Duration) -> Result<()> {
-            Ok(())
-        }
-        async fn remove(&self, _: &StoreKey) -> Result<bool> {
-            Ok(false)
-        }
-        async fn exists(&self, _: &StoreKey) -> Result<bool> {
-            Ok(false)
-        }
-        async fn claim(&self, _: &StoreKey, _: Bytes, _: Duration) -> Result<Claim> {
-            Ok(Claim::Acquired(LeaseToken::generate()))
-        }
-        async fn extend(&self, _: &StoreKey, _: &LeaseToken, _: Duration) -> Result<()> {
-            self.extend.lock().unwrap().pop().map_or(Ok(()), Err)
-        }
-        async fn complete(
-            &self,
-            _: &StoreKey,
-            _: &LeaseToken,
-            _: Bytes,
-            _: Duration,
-        ) -> Result<()> {
-            self.complete.lock().unwrap().pop().map_or(Ok(()), Err)
-        }
-        async fn release(&self, _: &StoreKey, _: &LeaseToken) -> Result<bool> {
-            Ok(true)
-        }
-        fn backend(&self) -> &'static str {
-            "scripted"
-        }
+    /// `extend` fails with `errors`, the last first, then succeeds.
+    fn extending_after(mut errors: Vec<Error>) -> Scripted {
+        Scripted::extending(move || errors.pop().map_or(Ok(()), Err))
     }
 
     fn down() -> Error {
@@ -384,10 +354,7 @@ mod tests {
         let snapshotter = recorder.snapshotter();
         let _local = metrics::set_default_local_recorder(&recorder);
         // Two blips, then the result is kept: two retries, nothing lost.
-        let blips = Scripted {
-            complete: Mutex::new(vec![down(), down()]),
-            ..Scripted::default()
-        };
+        let blips = completing_after(vec![down(), down()]);
         let outcome = execute(blips, Duration::ZERO).await;
         assert!(matches!(outcome, Outcome::Executed(())), "{outcome:?}");
         let seen = read(&snapshotter);
@@ -396,10 +363,7 @@ mod tests {
         assert_eq!(counter(&seen, COMPLETION_RETRIES, &complete), 2);
         assert_eq!(counter(&seen, COMPLETIONS_LOST, &lease_lost), 0);
         // The token refused: the result is lost, and counted as such.
-        let refused = Scripted {
-            complete: Mutex::new(vec![Error::LeaseLost]),
-            ..Scripted::default()
-        };
+        let refused = completing_after(vec![Error::LeaseLost]);
         let outcome = execute(refused, Duration::ZERO).await;
         assert!(matches!(outcome, Outcome::Lost(())), "{outcome:?}");
         let seen = read(&snapshotter);
@@ -422,10 +386,7 @@ mod tests {
         assert_eq!(counter(&seen, LEASE_RENEWALS, &[]), 3);
         assert_eq!(counter(&seen, LEASES_LOST, &refused), 0);
         // The first renewal is refused: the lease is lost, once.
-        let refusing = Scripted {
-            extend: Mutex::new(vec![Error::LeaseLost]),
-            ..Scripted::default()
-        };
+        let refusing = extending_after(vec![Error::LeaseLost]);
         let outcome = execute(refusing, Duration::from_millis(250)).await;
         assert!(matches!(outcome, Outcome::Lost(())), "{outcome:?}");
         let seen = read(&snapshotter);

@@ -471,65 +471,15 @@ impl<T> Outcome<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::LeaseToken;
+    use crate::scripted::Scripted;
 
-    /// What a test store's `complete` does, given the record it keeps (what
-    /// `find` answers) and the one it is asked to keep.
+    /// What the test store's `complete` does, given the record it keeps
+    /// (what `find` answers) and the one it is asked to keep.
     type CompleteFn = fn(&mut Option<bytes::Bytes>, bytes::Bytes) -> Result<()>;
-
-    /// Grants every claim; `complete` is `complete`.
-    #[derive(Debug)]
-    struct Granting {
-        complete: CompleteFn,
-        kept: std::sync::Mutex<Option<bytes::Bytes>>,
-    }
-
-    impl Granting {
-        fn new(complete: CompleteFn) -> Self {
-            Self {
-                complete,
-                kept: std::sync::Mutex::default(),
-            }
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl IdempotencyStore for Granting {
-        async fn find(&self, _: &StoreKey) -> Result<Option<bytes::Bytes>> {
-            Ok(self.kept.lock().unwrap().clone())
-        }
-        async fn store(&self, _: &StoreKey, _: bytes::Bytes, _: Duration) -> Result<()> {
-            Ok(())
-        }
-        async fn remove(&self, _: &StoreKey) -> Result<bool> {
-            Ok(false)
-        }
-        async fn exists(&self, _: &StoreKey) -> Result<bool> {
-            Ok(false)
-        }
-        async fn claim(&self, _: &StoreKey, _: bytes::Bytes, _: Duration) -> Result<Claim> {
-            Ok(Claim::Acquired(LeaseToken::generate()))
-        }
-        async fn complete(
-            &self,
-            _: &StoreKey,
-            _: &LeaseToken,
-            value: bytes::Bytes,
-            _: Duration,
-        ) -> Result<()> {
-            (self.complete)(&mut self.kept.lock().unwrap(), value)
-        }
-        async fn extend(&self, _: &StoreKey, _: &LeaseToken, _: Duration) -> Result<()> {
-            Ok(())
-        }
-        async fn release(&self, _: &StoreKey, _: &LeaseToken) -> Result<bool> {
-            Ok(true)
-        }
-    }
 
     async fn run(complete: CompleteFn, completion: Completion) -> Outcome<&'static str> {
         // A store that stays down is tried for 100 ms, then given up on.
-        let engine = Idempotency::new(Arc::new(Granting::new(complete)))
+        let engine = Idempotency::new(Arc::new(Scripted::completing(complete)))
             .with_completion_bound(Duration::from_millis(100));
         let key = StoreKey::parse("k").unwrap();
         let fp = Fingerprint::of_request("POST", "/", b"");
@@ -567,7 +517,7 @@ mod tests {
     async fn a_completion_whose_answer_was_lost_is_read_back() {
         // Keeps the first `complete` but answers it as if it timed out (the
         // token is spent: every later attempt is refused).
-        let store = Arc::new(Granting::new(|kept, value| {
+        let store = Arc::new(Scripted::completing(|kept, value| {
             if kept.is_some() {
                 return Err(Error::LeaseLost);
             }
@@ -584,7 +534,7 @@ mod tests {
             .unwrap();
         assert!(matches!(outcome, Outcome::Executed("ran")), "{outcome:?}");
         // Another record at the key is not ours: the result is lost.
-        *store.kept.lock().unwrap() = Some(bytes::Bytes::from_static(b"someone else's"));
+        store.keep(bytes::Bytes::from_static(b"someone else's"));
         let keep = Completion::Keep(StoredResponse::default());
         let outcome = engine
             .execute(&key, fp, |_| async { ("ran", keep) })

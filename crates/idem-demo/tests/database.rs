@@ -6,13 +6,12 @@
 
 mod support;
 
-use std::collections::HashSet;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::servers::{Fresh, Server};
-use support::{alice, http, new_key, pay, replayed, start};
+use support::{alice, http, new_key, pay, race_one_key, replayed, start};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The idempotency records' table (idem's default).
@@ -119,46 +118,7 @@ async fn a_payment_is_one_row_and_one_record_and_its_retry_replays(db: &Fresh) {
 
 async fn racing_duplicates_make_one_payment(db: &Fresh) {
     let demo = start_on(db, 300).await;
-    let key = new_key();
-    let calls: Vec<_> = (0..20)
-        .map(|_| {
-            let (url, key) = (demo.url("/payments"), key.clone());
-            tokio::spawn(async move {
-                let response = http()
-                    .post(url)
-                    .header("Idempotency-Key", key)
-                    .json(&alice())
-                    .send()
-                    .await
-                    .unwrap();
-                let status = response.status().as_u16();
-                let replay = replayed(&response);
-                (status, replay, response.json::<Value>().await.unwrap())
-            })
-        })
-        .collect();
-    let (mut fresh, mut replays, mut ids) = (0, 0, HashSet::new());
-    for call in calls {
-        match call.await.unwrap() {
-            (201, replay, body) => {
-                if replay {
-                    replays += 1;
-                } else {
-                    fresh += 1;
-                }
-                ids.insert(body["id"].as_str().unwrap().to_owned());
-            }
-            // Past the lock wait a duplicate is told to come back.
-            (409, _, _) => {}
-            (status, _, body) => panic!("unexpected {status}: {body}"),
-        }
-    }
-    assert_eq!(fresh, 1, "exactly one request ran the handler");
-    assert!(
-        replays > 0,
-        "no duplicate waited for the first and replayed"
-    );
-    assert_eq!(ids.len(), 1, "every 201 is the same payment");
+    race_one_key(&demo, 20).await;
     assert_eq!(
         (db.count("payments").await, db.count(RECORDS).await),
         (1, 1)

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{alice, http, new_key, pay, replayed, start, start_lease};
+use support::{alice, http, new_key, pay, race_one_key, replayed, start, start_lease};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_identical_posts_make_one_payment() {
@@ -131,44 +131,6 @@ async fn the_retrying_client_waits_out_a_409_and_gets_the_replay() {
 async fn in_one_transaction_duplicates_wait_then_replay() {
     let demo = start(|c| c.processing_delay_ms = 300).await;
     assert!(demo.demo.is_transactional());
-    let key = new_key();
-    let mut calls = Vec::new();
-    for _ in 0..50 {
-        let (url, key) = (demo.url("/payments"), key.clone());
-        calls.push(tokio::spawn(async move {
-            let response = http()
-                .post(url)
-                .header("Idempotency-Key", key)
-                .json(&alice())
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            let replay = replayed(&response);
-            (status, replay, response.json::<Value>().await.unwrap())
-        }));
-    }
-    let (mut fresh, mut replays, mut ids) = (0, 0, HashSet::new());
-    for call in calls {
-        match call.await.unwrap() {
-            (201, false, body) => {
-                fresh += 1;
-                ids.insert(body["id"].as_str().unwrap().to_owned());
-            }
-            (201, true, body) => {
-                replays += 1;
-                ids.insert(body["id"].as_str().unwrap().to_owned());
-            }
-            // Past the lock wait (2 s) a duplicate is told to come back.
-            (409, _, _) => {}
-            (status, _, body) => panic!("unexpected {status}: {body}"),
-        }
-    }
-    assert_eq!(fresh, 1, "exactly one request ran the handler");
-    assert!(
-        replays > 0,
-        "no duplicate waited for the first and replayed"
-    );
-    assert_eq!(ids.len(), 1, "every 201 is the same payment");
+    race_one_key(&demo, 50).await;
     assert_eq!(demo.payment_rows().await, 1);
 }

@@ -199,6 +199,52 @@ pub fn replayed(response: &reqwest::Response) -> bool {
         .is_some_and(|v| v == "true")
 }
 
+/// Sends `copies` payments with one key at once, and asserts what the
+/// transactional mode promises them: exactly one ran the handler, at least
+/// one duplicate waited for it and replayed it, every `201` is the same
+/// payment, and the rest were told to come back (`409`, past the lock wait).
+pub async fn race_one_key(demo: &Running, copies: usize) {
+    let key = new_key();
+    let calls: Vec<_> = (0..copies)
+        .map(|_| {
+            let (demo_url, key) = (demo.url("/payments"), key.clone());
+            tokio::spawn(async move {
+                let response = http()
+                    .post(demo_url)
+                    .header("Idempotency-Key", key)
+                    .json(&alice())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let replay = replayed(&response);
+                (status, replay, response.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let (mut fresh, mut replays, mut ids) = (0, 0, std::collections::HashSet::new());
+    for call in calls {
+        match call.await.unwrap() {
+            (201, replay, body) => {
+                if replay {
+                    replays += 1;
+                } else {
+                    fresh += 1;
+                }
+                ids.insert(body["id"].as_str().unwrap().to_owned());
+            }
+            (409, _, _) => {}
+            (status, _, body) => panic!("unexpected {status}: {body}"),
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one request ran the handler");
+    assert!(
+        replays > 0,
+        "no duplicate waited for the first and replayed"
+    );
+    assert_eq!(ids.len(), 1, "every 201 is the same payment");
+}
+
 /// Asserts a problem+json answer with `status`, and returns its document.
 pub async fn problem(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.status(), status);
