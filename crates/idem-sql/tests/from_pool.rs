@@ -75,3 +75,84 @@ async fn a_store_on_the_application_pool_conforms_and_shares_it() {
     assert_eq!(orders, 1);
     assert!(store.exists(&key).await.unwrap());
 }
+
+/// A table of this test run's own, on a server other tests share.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn own_table() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("app_idem_{}_{nanos}", std::process::id())
+}
+
+/// The conformance suite, purge included, on `store`.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn conforms(name: &'static str, store: impl idem_core::PurgeExpired + 'static) {
+    let subject = Subject::with_purger(name, Arc::new(store));
+    for case in cases::ALL.iter().chain(cases::PURGE) {
+        eprintln!("case {}", case.name());
+        case.run(&subject).await;
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_postgres_store_on_the_application_pool_conforms_and_shares_it() {
+    use idem_sql::{PostgresConfig, PostgresStore};
+    let Ok(url) = std::env::var("IDEM_TEST_POSTGRES_URL") else {
+        let reason = "IDEM_TEST_POSTGRES_URL is not set";
+        return idem_conformance::skip("postgres", reason).unwrap_or(());
+    };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&url)
+        .await
+        .unwrap();
+    let table = own_table();
+    let config = PostgresConfig::from_url(&url).unwrap().with_table(&table);
+    let store = PostgresStore::from_pool(pool.clone(), config)
+        .await
+        .unwrap();
+    assert_eq!(store.backend(), "postgres");
+    // The very pool: the store's table is in the application's database.
+    let found: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = $1")
+            .bind(&table)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(found, 1, "{table} is not in the application's database");
+    assert_eq!(store.pool().options().get_max_connections(), 4);
+    conforms("postgres-from-pool", store).await;
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mysql_store_on_the_application_pool_conforms_and_shares_it() {
+    use idem_sql::{MySqlConfig, MySqlStore};
+    let Ok(url) = std::env::var("IDEM_TEST_MYSQL_URL") else {
+        let reason = "IDEM_TEST_MYSQL_URL is not set";
+        return idem_conformance::skip("mysql", reason).unwrap_or(());
+    };
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(4)
+        .connect(&url)
+        .await
+        .unwrap();
+    let table = own_table();
+    let config = MySqlConfig::from_url(&url).unwrap().with_table(&table);
+    let store = MySqlStore::from_pool(pool.clone(), config).await.unwrap();
+    assert_eq!(store.backend(), "mysql");
+    let found: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name = ?",
+    )
+    .bind(&table)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(found, 1, "{table} is not in the application's database");
+    assert_eq!(store.pool().options().get_max_connections(), 4);
+    conforms("mysql-from-pool", store).await;
+}
