@@ -45,9 +45,11 @@ tasks:
       build the demo's image, start it with docker-compose over Redis and
       PostgreSQL, check a replayed payment, tear everything down
   bench [--duration S] [--warmup S] [--connections N] [--rounds N]
-        [--priority] [--runtime multi|current] [--peers]
+        [--priority] [--runtime multi|current] [--peers] [--stores]
       load benchmark of the idempotency layer (wrk on loopback, not part of CI);
-      --peers also runs the `idempotent` crate's memory store, side by side
+      --peers also runs the `idempotent` crate's memory store, side by side;
+      --stores also runs it over a local Redis and PostgreSQL, beside
+      redis-benchmark and pgbench
   broker [--port N]
       the idempotent NATS JetStream consumer (crates/idem-consumer) against a
       real nats-server, started on 127.0.0.1:4222 (or N) if none listens there;

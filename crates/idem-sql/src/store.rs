@@ -20,9 +20,11 @@ use crate::table::validate_table;
 
 mod stats;
 
-/// How often a claim is retried when the live record it met vanished before
-/// it could be read (released, removed or expired in between); only for
-/// [`ClaimReply::ReadAfter`].
+/// How often a claim is retried when it met a record it could not read:
+/// one that vanished before the read (released, removed or expired in
+/// between; [`ClaimReply::ReadAfter`]), or, for a statement that returns
+/// nothing then ([`ClaimReply::Returning`]), one another transaction wrote
+/// after the statement's snapshot was taken.
 const VANISHED_RETRIES: u32 = 5;
 
 /// An idempotency store on dialect `D`: what `SqliteStore`, `PostgresStore`
@@ -453,28 +455,34 @@ where
     }
 
     /// One statement: insert, or take an expired row over, and return the
-    /// row; the caller won if the token is its own.
+    /// row; the caller won if the token is its own. A statement that
+    /// returns no row met a record committed after its snapshot (a race
+    /// with another claim) and is run again, with a new token.
     async fn claim_returning(
         &self,
         key: &StoreKey,
         pending: &[u8],
         lease: Duration,
     ) -> Result<Claim> {
-        let token = LeaseToken::generate();
-        let now = D::now();
-        let q = D::bind_key(self.query(&self.q.claim), key)
-            .bind(pending)
-            .bind(&token.as_bytes()[..]);
-        let row = D::bind_now(D::bind_expiry(q, now, lease), now)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(err::<D>)?;
-        let held: Option<Vec<u8>> = row.try_get(1).map_err(err::<D>)?;
-        if held.as_deref() == Some(&token.as_bytes()[..]) {
-            return Ok(Claim::Acquired(token));
+        for _ in 0..=VANISHED_RETRIES {
+            let token = LeaseToken::generate();
+            let now = D::now();
+            let q = D::bind_key(self.query(&self.q.claim), key)
+                .bind(pending)
+                .bind(&token.as_bytes()[..]);
+            let row = D::bind_now(D::bind_expiry(q, now, lease), now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(err::<D>)?;
+            let Some(row) = row else { continue };
+            let held: Option<Vec<u8>> = row.try_get(1).map_err(err::<D>)?;
+            if held.as_deref() == Some(&token.as_bytes()[..]) {
+                return Ok(Claim::Acquired(token));
+            }
+            let value: Vec<u8> = row.try_get(0).map_err(err::<D>)?;
+            return Ok(Claim::Existing(Bytes::from(value)));
         }
-        let value: Vec<u8> = row.try_get(0).map_err(err::<D>)?;
-        Ok(Claim::Existing(Bytes::from(value)))
+        Err(vanished::<D>())
     }
 
     /// The claim statement, then, when it met a live record, a read of it.
@@ -503,9 +511,14 @@ where
                 return Ok(Claim::Existing(value));
             }
         }
-        Err(Error::backend(
-            D::BACKEND,
-            "a claim kept meeting a live record that was gone when read",
-        ))
+        Err(vanished::<D>())
     }
+}
+
+/// A claim that kept meeting a record it could not read.
+fn vanished<D: Dialect>() -> Error {
+    Error::backend(
+        D::BACKEND,
+        "a claim kept meeting a live record that was gone when read",
+    )
 }

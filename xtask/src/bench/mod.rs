@@ -17,11 +17,18 @@
 //! last table puts the two side by side, with each server's resident memory
 //! at the end.
 //!
+//! With `--stores`, [`stores`] then runs the server over Redis and over
+//! PostgreSQL, each a local server process this task starts, next to the
+//! store's own benchmark tool (`redis-benchmark`, `pgbench`) in the same run.
+//!
 //! This module starts a server and runs the scenarios; [`wrk`] holds wrk's
 //! script and reads its output; [`report`] prints the figures.
 
+mod baseline;
 mod peer;
 mod report;
+mod servers;
+mod stores;
 mod wrk;
 
 use std::io::{BufRead, BufReader};
@@ -42,6 +49,8 @@ struct Options {
     runtime: String,
     /// Also run the peer server ([`peer`]) and print both side by side.
     peers: bool,
+    /// Also run the server over Redis and PostgreSQL ([`stores`]).
+    stores: bool,
 }
 
 /// One server's run: each scenario's figures per round, and the server's
@@ -61,6 +70,28 @@ struct Figures {
     p99_ms: f64,
     non_2xx: u64,
     errors: String,
+    /// Store operations per request (Redis commands, PostgreSQL statements),
+    /// when the server ran over a store server ([`Probe`]).
+    store_ops: Option<f64>,
+    /// The store server's CPU time per request, in microseconds.
+    store_cpu_us: Option<f64>,
+}
+
+/// Counters of a store server, read before and after each scenario.
+trait Probe {
+    /// The operations it has run so far: Redis commands, or PostgreSQL
+    /// statements in idem's database.
+    fn operations(&self) -> Option<u64>;
+    /// The CPU time (user + system) its processes have used so far, in
+    /// clock ticks.
+    fn cpu_ticks(&self) -> Option<u64>;
+}
+
+/// The store server a run of the bench server uses: the URL it gets in
+/// `IDEM_BENCH_STORE`, and the server's counters.
+struct StoreUnderTest<'a> {
+    url: &'a str,
+    probe: &'a dyn Probe,
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -91,38 +122,47 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     } else {
         None
     };
-    let ours = measure(
-        &target.join("release/examples/bench_server"),
-        &SCENARIOS,
-        &opts,
-    )?;
+    let server = target.join("release/examples/bench_server");
+    let ours = measure(&server, &SCENARIOS, &opts, None)?;
     report::print(&ours.results, opts.rounds);
     if let Some((peer_bin, peer_name)) = peer {
-        let theirs = measure(&peer_bin, &PEER_SCENARIOS, &opts)?;
+        let theirs = measure(&peer_bin, &PEER_SCENARIOS, &opts, None)?;
         report::side_by_side(&[("idem (memory store)", &ours), (&peer_name, &theirs)]);
+    }
+    if opts.stores {
+        stores::run(&server, &opts)?;
     }
     Ok(())
 }
 
-/// Starts `server_bin` pinned to CPU 0 and runs `scenarios` against it with
-/// wrk pinned to CPU 1, round after round.
+/// A command run by `taskset` on `cpu`, under `nice -n -10` with
+/// `--priority`.
+fn pinned(cpu: &str, opts: &Options) -> Command {
+    let mut cmd = if opts.priority {
+        let mut nice = Command::new("nice");
+        nice.args(["-n", "-10", "taskset"]);
+        nice
+    } else {
+        Command::new("taskset")
+    };
+    cmd.args(["-c", cpu]);
+    cmd
+}
+
+/// Starts `server_bin` pinned to CPU 0 (over `store` if given) and runs
+/// `scenarios` against it with wrk pinned to CPU 1, round after round.
 fn measure(
     server_bin: &std::path::Path,
     scenarios: &[&'static str],
     opts: &Options,
+    store: Option<&StoreUnderTest<'_>>,
 ) -> Result<Run, String> {
-    let pinned = |cpu: &str| {
-        let mut cmd = if opts.priority {
-            let mut nice = Command::new("nice");
-            nice.args(["-n", "-10", "taskset"]);
-            nice
-        } else {
-            Command::new("taskset")
-        };
-        cmd.args(["-c", cpu]);
-        cmd
-    };
-    let mut server = pinned("0")
+    let pinned = |cpu: &str| pinned(cpu, opts);
+    let mut server = pinned("0");
+    if let Some(store) = store {
+        server.env("IDEM_BENCH_STORE", store.url);
+    }
+    let mut server = server
         .arg(server_bin)
         .env("IDEM_BENCH_RUNTIME", &opts.runtime)
         .stdin(Stdio::piped())
@@ -143,9 +183,10 @@ fn measure(
         .map_err(|e| format!("writing {}: {e}", script.display()))?;
 
     eprintln!(
-        "\n==> {} {url} on CPU 0 ({} runtime, 1 thread); wrk on CPU 1, 1 thread, {} connections, \
+        "\n==> {} {url}{} on CPU 0 ({} runtime, 1 thread); wrk on CPU 1, 1 thread, {} connections, \
          {} s warm-up + {} s per scenario, {} round(s){}",
         server_bin.display(),
+        store.map_or(String::new(), |s| format!(" over {}", s.url)),
         opts.runtime,
         opts.connections,
         opts.warmup,
@@ -154,14 +195,21 @@ fn measure(
         if opts.priority { ", nice -10" } else { "" }
     );
     let mut results = Vec::new();
-    let mut failure = None;
+    let mut failure = scenarios
+        .iter()
+        .filter(|s| s.starts_with("replay"))
+        .find_map(|s| wrk::seed(&url, s).err());
     let runs = (0..opts.rounds).flat_map(|round| {
         scenarios
             .iter()
             .enumerate()
             .map(move |(i, s)| (round, i, *s))
     });
+    let seeded = failure.is_none();
     for (round, i, scenario) in runs {
+        if !seeded {
+            break;
+        }
         let wrk = |secs: u32, run: String| {
             pinned("1")
                 .args(["wrk", "-t1", "--latency"])
@@ -178,6 +226,7 @@ fn measure(
             let _ = wrk(opts.warmup, format!("warm{i}"));
         }
         let cpu_before = cpu_ticks(server.id());
+        let store_before = store.map(|s| (s.probe.operations(), s.probe.cpu_ticks()));
         let out = match wrk(opts.duration, format!("run{round}-{i}")) {
             Ok(out) => out,
             Err(e) => {
@@ -186,12 +235,20 @@ fn measure(
             }
         };
         let cpu_after = cpu_ticks(server.id());
+        let store_after = store.map(|s| (s.probe.operations(), s.probe.cpu_ticks()));
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         match wrk::parse(&text) {
             Some(mut f) => {
                 if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
                     // Linux reports CPU time in ticks of 1/100 s.
                     f.cpu_us = Some((b - a) as f64 * 10_000.0 / f.requests.max(1) as f64);
+                }
+                if let (Some((ops_a, cpu_a)), Some((ops_b, cpu_b))) = (store_before, store_after) {
+                    let per_request = |a: Option<u64>, b: Option<u64>, scale: f64| {
+                        Some(b?.saturating_sub(a?) as f64 * scale / f.requests.max(1) as f64)
+                    };
+                    f.store_ops = per_request(ops_a, ops_b, 1.0);
+                    f.store_cpu_us = per_request(cpu_a, cpu_b, 10_000.0);
                 }
                 if f.non_2xx > 0 {
                     failure = Some(format!("{scenario}: {} answers were not 2xx", f.non_2xx));
@@ -234,6 +291,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         priority: false,
         runtime: "multi".into(),
         peers: false,
+        stores: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -253,6 +311,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--rounds" => opts.rounds = number(value(arg)?, arg)?.max(1),
             "--priority" => opts.priority = true,
             "--peers" => opts.peers = true,
+            "--stores" => opts.stores = true,
             "--runtime" => {
                 opts.runtime = value(arg)?;
                 if !matches!(opts.runtime.as_str(), "multi" | "current") {
@@ -300,5 +359,11 @@ mod tests {
     fn peers_is_a_flag() {
         assert!(parse(&["--peers".into()]).unwrap().peers);
         assert!(!parse(&[]).unwrap().peers);
+    }
+
+    #[test]
+    fn stores_is_a_flag_off_by_default() {
+        assert!(parse(&["--stores".into()]).unwrap().stores);
+        assert!(!parse(&[]).unwrap().stores);
     }
 }

@@ -1,10 +1,16 @@
 //! wrk's side of the benchmark: the script it runs and the figures read from
 //! its `--latency` output.
 
+use std::time::Duration;
+
 use super::Figures;
 
+/// The body every request sends (it is in [`SCRIPT`] too).
+const BODY: &str = r#"{"amount":"99.99","currency":"EUR","recipient":"alice@example.com"}"#;
+
 /// Sets a fresh `Idempotency-Key` per request (unique per wrk thread and run),
-/// or one constant key for replays. Every scenario sends the same request shape.
+/// or, for a replay scenario (`replay`, `replay-tier`), one constant key of
+/// its own ([`replay_key`]). Every scenario sends the same request shape.
 pub(super) const SCRIPT: &str = r#"
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -15,14 +21,38 @@ local n = 0
 local prefix = run .. "-" .. tostring(math.random(1, 2000000000)) .. "-"
 function request()
   n = n + 1
-  if mode == "replay" then
-    wrk.headers["Idempotency-Key"] = "bench-replay-key"
+  if mode:sub(1, 6) == "replay" then
+    wrk.headers["Idempotency-Key"] = "bench-" .. mode .. "-key"
   else
     wrk.headers["Idempotency-Key"] = prefix .. n
   end
   return wrk.format()
 end
 "#;
+
+/// The key [`SCRIPT`] sends in replay scenario `scenario`: one per route,
+/// since a key's fingerprint covers the path.
+fn replay_key(scenario: &str) -> String {
+    format!("bench-{scenario}-key")
+}
+
+/// Sends replay scenario `scenario`'s request once, so that its key is
+/// completed before wrk replays it (else the first concurrent requests
+/// would find it in progress and get 409).
+pub(super) fn seed(url: &str, scenario: &str) -> Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    agent
+        .post(format!("{url}/{scenario}"))
+        .header("Idempotency-Key", replay_key(scenario))
+        .header("Content-Type", "application/json")
+        .send(BODY)
+        .map(drop)
+        .map_err(|e| format!("{scenario}: the first request failed: {e}"))
+}
 
 /// Reads requests/s, the 50% and 99% latencies, non-2xx count and socket
 /// errors from `wrk --latency` output.
@@ -58,6 +88,8 @@ pub(super) fn parse(text: &str) -> Option<Figures> {
         p99_ms: p99?,
         non_2xx,
         errors,
+        store_ops: None,
+        store_cpu_us: None,
     })
 }
 
@@ -78,6 +110,13 @@ fn latency_ms(v: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_script_sends_the_seeded_body_and_keys() {
+        assert!(SCRIPT.contains(&format!("wrk.body = '{BODY}'")));
+        assert_eq!(replay_key("replay"), "bench-replay-key");
+        assert!(SCRIPT.contains(r#""bench-" .. mode .. "-key""#));
+    }
 
     #[test]
     fn reads_wrk_output() {

@@ -46,17 +46,26 @@ pub(crate) fn queries(t: &str) -> Queries {
         remove: s(format!(
             "DELETE FROM {t} WHERE idem_key = $1 AND expires_at > now()"
         )),
-        // One statement: insert, or on conflict take the row over only if
-        // it expired (else rewrite it unchanged, under the row lock), and
-        // return what is there. The caller won if the token is its own.
+        // One statement, which writes only when there is no live record:
+        // `live` reads the record in the statement's snapshot; `taken`
+        // inserts, or takes an expired row over, only when `live` is
+        // empty. A replay is then a read (no row lock, no WAL, no commit
+        // to flush). When another transaction committed a live row after
+        // the snapshot, the conflict's `WHERE` leaves it alone and the
+        // statement returns nothing: the caller runs it again. The caller
+        // won if the token returned is its own.
         claim: s(format!(
-            "INSERT INTO {t} (idem_key, value, token, expires_at) VALUES ($1, $2, $3, {}) \
+            "WITH live AS (\
+             SELECT value, token FROM {t} WHERE idem_key = $1 AND expires_at > now()), \
+             taken AS (\
+             INSERT INTO {t} (idem_key, value, token, expires_at) \
+             SELECT $1::bytea, $2::bytea, $3::bytea, {} \
+             WHERE NOT EXISTS (SELECT 1 FROM live) \
              ON CONFLICT (idem_key) DO UPDATE SET \
-             value = CASE WHEN {t}.expires_at <= now() THEN excluded.value ELSE {t}.value END, \
-             token = CASE WHEN {t}.expires_at <= now() THEN excluded.token ELSE {t}.token END, \
-             expires_at = CASE WHEN {t}.expires_at <= now() \
-             THEN excluded.expires_at ELSE {t}.expires_at END \
-             RETURNING value, token",
+             value = excluded.value, token = excluded.token, expires_at = excluded.expires_at \
+             WHERE {t}.expires_at <= now() \
+             RETURNING value, token) \
+             SELECT value, token FROM taken UNION ALL SELECT value, token FROM live",
             later(4)
         )),
         extend: s(format!(

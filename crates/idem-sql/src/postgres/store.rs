@@ -15,10 +15,11 @@ use crate::time::ttl_micros;
 
 /// An idempotency store in a PostgreSQL table.
 ///
-/// Each primitive is one statement. A claim is an
-/// `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` that takes the row over
-/// only when it has expired, so however many app servers and connections
-/// race on one key, PostgreSQL's row lock picks one winner. Expiry is the
+/// Each primitive is one statement. A claim inserts, or takes a row over
+/// only when it has expired, in an `INSERT ... ON CONFLICT DO UPDATE`, so
+/// however many app servers and connections race on one key, PostgreSQL's
+/// row lock picks one winner; when the key holds a live record, the same
+/// statement only reads it, so a replay writes nothing. Expiry is the
 /// server's `now()`, checked by every statement.
 ///
 /// # Examples

@@ -91,41 +91,44 @@ where
                 .bind(pending)
                 .bind(&token.as_bytes()[..]);
             let claim = D::bind_now(D::bind_expiry(claim, now, ttl), now);
-            match D::CLAIM {
+            let met = match D::CLAIM {
                 ClaimReply::Returning => {
-                    let row = match claim.fetch_one(&mut *tx).await {
+                    let row = match claim.fetch_optional(&mut *tx).await {
                         Ok(row) => row,
                         Err(e) if busy::<D>(&e) => return Ok(Begun::Busy),
                         Err(e) => return Err(err::<D>(e)),
                     };
-                    let held: Option<Vec<u8>> = row.try_get(1).map_err(err::<D>)?;
-                    if held.as_deref() == Some(&token.as_bytes()[..]) {
-                        return Ok(Begun::Claimed(tx, token));
+                    // No row: it met a record committed after the
+                    // statement's snapshot, which the read below sees.
+                    if let Some(row) = row {
+                        let held: Option<Vec<u8>> = row.try_get(1).map_err(err::<D>)?;
+                        if held.as_deref() == Some(&token.as_bytes()[..]) {
+                            return Ok(Begun::Claimed(tx, token));
+                        }
+                        let value: Vec<u8> = row.try_get(0).map_err(err::<D>)?;
+                        return Ok(Begun::Existing(Bytes::from(value)));
                     }
+                    true
+                }
+                ClaimReply::ReadAfter(met_live) => match claim.execute(&mut *tx).await {
+                    Ok(done) => met_live(&done),
+                    Err(e) if busy::<D>(&e) => return Ok(Begun::Busy),
+                    Err(e) => return Err(err::<D>(e)),
+                },
+            };
+            if !met {
+                return Ok(Begun::Claimed(tx, token));
+            }
+            let find = D::bind_now(D::bind_key(statement::<D>(&q.find), key), now);
+            let row = find.fetch_optional(&mut *tx).await.map_err(err::<D>)?;
+            match row {
+                Some(row) => {
                     let value: Vec<u8> = row.try_get(0).map_err(err::<D>)?;
                     Ok(Begun::Existing(Bytes::from(value)))
                 }
-                ClaimReply::ReadAfter(met_live) => {
-                    let done = match claim.execute(&mut *tx).await {
-                        Ok(done) => done,
-                        Err(e) if busy::<D>(&e) => return Ok(Begun::Busy),
-                        Err(e) => return Err(err::<D>(e)),
-                    };
-                    if !met_live(&done) {
-                        return Ok(Begun::Claimed(tx, token));
-                    }
-                    let find = D::bind_now(D::bind_key(statement::<D>(&q.find), key), now);
-                    let row = find.fetch_optional(&mut *tx).await.map_err(err::<D>)?;
-                    match row {
-                        Some(row) => {
-                            let value: Vec<u8> = row.try_get(0).map_err(err::<D>)?;
-                            Ok(Begun::Existing(Bytes::from(value)))
-                        }
-                        // It expired or went between the two statements:
-                        // the caller is told to come back.
-                        None => Ok(Begun::Busy),
-                    }
-                }
+                // It expired or went between the two statements: the
+                // caller is told to come back.
+                None => Ok(Begun::Busy),
             }
         })
         .await
