@@ -34,18 +34,6 @@ const SELF_TESTS: &[&str] = &[
 /// The backends whose every cell passes on the project's CI machines.
 const CI_BACKENDS: &[&str] = &["redis", "redis-cluster", "mysql", "sqlite", "postgres"];
 
-/// The cells CI leaves out (backend, fault): they do not pass reliably yet.
-const CI_SKIPPED: &[(&str, &str)] = &[("redis-cluster", "pause")];
-
-/// What CI leaves out, and why.
-const CI_LEFT_OUT: &str = "the store pause on Redis Cluster (one master paused for half the \
-    3 s lease) is NOT run by CI: in one CI run of seven its cluster client went on failing for \
-    2.5 s after the master came back, 4 s in all, longer than what was left of some leases, so \
-    19 keys ran twice (open work, issue 13); `cargo xtask chaos` runs it";
-
-/// Every fault, by the driver's names.
-const FAULTS: &[&str] = &["kill", "pause", "cut", "reset", "restart", "sigterm"];
-
 /// What to run.
 #[derive(Debug, Default)]
 pub(crate) struct Selection {
@@ -56,53 +44,17 @@ pub(crate) struct Selection {
     pause: bool,
     /// Whether the kill fault is selected (the transactional rows).
     kill: bool,
-    /// Cells left out (backend, fault): CI's, which it names.
-    skipped: Vec<(&'static str, &'static str)>,
 }
 
 impl Selection {
-    /// What CI runs, with what it leaves out and why (printed, never
-    /// silent): the cells that do not pass yet are open work in issue 13.
-    pub(crate) fn for_ci() -> (Self, &'static str) {
+    /// What CI runs: every backend that runs on the project's CI
+    /// machines, every fault, every self-test.
+    pub(crate) fn for_ci() -> Self {
         let args: Vec<String> = CI_BACKENDS
             .iter()
             .flat_map(|b| ["--backend".to_owned(), (*b).to_owned()])
             .collect();
-        let mut selection = Self::parse(&args).unwrap_or_default();
-        selection.skipped = CI_SKIPPED.to_vec();
-        (selection, CI_LEFT_OUT)
-    }
-
-    /// The driver's arguments for `backend`: the selection's, with the
-    /// faults it skips on that backend left out.
-    fn driver_args_for(&self, backend: &str) -> Vec<String> {
-        let skipped: Vec<&str> = self
-            .skipped
-            .iter()
-            .filter(|(b, _)| *b == backend)
-            .map(|(_, f)| *f)
-            .collect();
-        if skipped.is_empty() {
-            return self.driver_args.clone();
-        }
-        let chosen: Vec<String> = self
-            .driver_args
-            .chunks(2)
-            .filter(|pair| pair[0] == "--fault")
-            .map(|pair| pair[1].clone())
-            .collect();
-        let faults = FAULTS
-            .iter()
-            .filter(|f| chosen.is_empty() || chosen.iter().any(|c| c == *f))
-            .filter(|f| !skipped.contains(f));
-        let rest = self
-            .driver_args
-            .chunks(2)
-            .filter(|pair| pair[0] != "--fault");
-        faults
-            .flat_map(|f| ["--fault".to_owned(), (*f).to_owned()])
-            .chain(rest.flat_map(|pair| pair.iter().cloned()))
-            .collect()
+        Self::parse(&args).unwrap_or_default()
     }
 
     fn parse(args: &[String]) -> Result<Self, String> {
@@ -142,12 +94,7 @@ impl Selection {
             driver_args,
             pause,
             kill,
-            skipped: Vec::new(),
         })
-    }
-
-    fn skips(&self, backend: &str, fault: &str) -> bool {
-        self.skipped.contains(&(backend, fault))
     }
 
     /// The server kinds the selected backends need.
@@ -200,8 +147,7 @@ pub(crate) fn run_with(selection: &Selection, servers: &Servers) -> Result<(), S
         };
         match server {
             Ok((url, ids)) => {
-                let args = selection.driver_args_for(name);
-                cells.extend(drive(name, &url, &ids, &args, &[]));
+                cells.extend(drive(name, &url, &ids, &selection.driver_args, &[]));
                 let sizes = sizes(&selection.driver_args);
                 let with = |fault: &str| -> Vec<String> {
                     ["--fault".to_owned(), fault.to_owned()]
@@ -209,7 +155,7 @@ pub(crate) fn run_with(selection: &Selection, servers: &Servers) -> Result<(), S
                         .chain(sizes.iter().cloned())
                         .collect()
                 };
-                if *name == "redis" && selection.pause && !selection.skips("redis", "pause") {
+                if *name == "redis" && selection.pause {
                     let extra = ["--no-completion-retries", "--expect-violations"];
                     cells.extend(drive(name, &url, &ids, &with("pause"), &extra));
                 }
@@ -458,22 +404,18 @@ mod tests {
     }
 
     #[test]
-    fn ci_leaves_out_the_cells_it_names_and_runs_the_rest() {
-        let (ci, _) = Selection::for_ci();
-        let faults = |backend: &str| -> Vec<String> {
-            let args = ci.driver_args_for(backend);
-            args.chunks(2)
-                .filter(|p| p[0] == "--fault")
-                .map(|p| p[1].clone())
-                .collect()
-        };
-        assert!(faults("redis").is_empty(), "redis runs every fault");
-        assert!(faults("sqlite").is_empty(), "sqlite runs every fault");
-        assert!(faults("mysql").is_empty(), "mysql runs every fault");
-        assert!(faults("postgres").is_empty(), "postgres runs every fault");
-        assert_eq!(
-            faults("redis-cluster"),
-            ["kill", "cut", "reset", "restart", "sigterm"]
+    fn ci_runs_every_fault_and_self_test_on_its_backends() {
+        let ci = Selection::for_ci();
+        let mut backends = ci.backends.clone();
+        backends.sort();
+        let mut expected = CI_BACKENDS.to_vec();
+        expected.sort();
+        assert_eq!(backends, expected);
+        assert!(ci.pause && ci.kill, "CI runs the self-tests");
+        assert!(
+            !ci.driver_args.iter().any(|a| a == "--fault"),
+            "CI narrows no fault: {:?}",
+            ci.driver_args
         );
     }
 

@@ -146,7 +146,7 @@ impl<'a> Lease<'a> {
                     );
                 }
                 Ok(Err(error)) => {
-                    tracing::debug!(key = %self.key, %error, "lease renewal failed; trying again");
+                    tracing::debug!(key = %self.key, error = &error as &(dyn std::error::Error + 'static), "lease renewal failed; trying again");
                     pause = RETRY_PAUSE.min(every);
                 }
                 Err(_) => {

@@ -314,7 +314,7 @@ impl Idempotency {
                 if !lease.was_refused() {
                     let release = || self.store.release(key, &token);
                     if let Err(error) = self.settle(&lease, "release", release).await {
-                        tracing::warn!(%key, %error, "could not release the key after the handler panicked");
+                        tracing::warn!(%key, error = &error as &(dyn std::error::Error + 'static), "could not release the key after the handler panicked");
                     }
                 }
                 std::panic::resume_unwind(panic);
@@ -334,7 +334,7 @@ impl Idempotency {
             Completion::Release => {
                 let release = || self.store.release(key, &token);
                 if let Err(error) = self.settle(&lease, "release", release).await {
-                    tracing::warn!(%key, %error, "the key could not be released; a retry runs once its lease ends");
+                    tracing::warn!(%key, error = &error as &(dyn std::error::Error + 'static), "the key could not be released; a retry runs once its lease ends");
                 }
                 return Ok(Traced::ran(Outcome::Released(value)));
             }
@@ -359,7 +359,7 @@ impl Idempotency {
             }
             Err(error) => {
                 metrics::completion_lost(LostCompletion::StoreError);
-                tracing::error!(%key, %error, event = "completion_lost", "the handler's result could not be kept; a retry may run the handler again once the lease ends");
+                tracing::error!(%key, error = &error as &(dyn std::error::Error + 'static), event = "completion_lost", "the handler's result could not be kept; a retry may run the handler again once the lease ends");
                 Outcome::Lost(value)
             }
         };

@@ -185,7 +185,7 @@ where
         }
         Err(error) => {
             record(&shared, Event::Error);
-            tracing::warn!(%key, %error, "idempotency store failed");
+            tracing::warn!(%key, error = &error as &(dyn std::error::Error + 'static), "idempotency store failed");
             let store_failed = matches!(error, Error::Unavailable { .. } | Error::Backend { .. });
             if store_failed && config.fail_open {
                 if let Some((mut inner, request)) = slot.take() {
