@@ -8,7 +8,7 @@
 //! default settings), and wrk runs four scenarios: `bare`, `fresh`,
 //! `replay`, and `replay-tier` (replays through the memory tier,
 //! `CachedStore`, in front of the same store). Then the store's own tool
-//! runs against the same server for as long ([`baseline`](super::baseline)):
+//! runs against the same server for as long ([`baseline`]):
 //!
 //! - Redis: `redis-benchmark -t set,get -c 32 -P 1 -q`. Targets: fresh
 //!   requests/s at least 0.8 x (SET requests/s / 2), two round trips being
