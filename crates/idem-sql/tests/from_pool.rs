@@ -76,15 +76,10 @@ async fn a_store_on_the_application_pool_conforms_and_shares_it() {
     assert!(store.exists(&key).await.unwrap());
 }
 
-/// A table of this test run's own, on a server other tests share.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-fn own_table() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("app_idem_{}_{nanos}", std::process::id())
-}
+mod support;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use support::own_table;
 
 /// The conformance suite, purge included, on `store`.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
@@ -109,7 +104,7 @@ async fn a_postgres_store_on_the_application_pool_conforms_and_shares_it() {
         .connect(&url)
         .await
         .unwrap();
-    let table = own_table();
+    let table = own_table("app_idem");
     let config = PostgresConfig::from_url(&url).unwrap().with_table(&table);
     let store = PostgresStore::from_pool(pool.clone(), config)
         .await
@@ -140,7 +135,7 @@ async fn a_mysql_store_on_the_application_pool_conforms_and_shares_it() {
         .connect(&url)
         .await
         .unwrap();
-    let table = own_table();
+    let table = own_table("app_idem");
     let config = MySqlConfig::from_url(&url).unwrap().with_table(&table);
     let store = MySqlStore::from_pool(pool.clone(), config).await.unwrap();
     assert_eq!(store.backend(), "mysql");

@@ -9,6 +9,8 @@ use std::time::Duration;
 use idem_core::{Claim, IdempotencyStore, StoreKey};
 use idem_sql::{PostgresConfig, PostgresStore};
 
+mod support;
+
 /// The transaction that wrote the row's current version.
 async fn version(store: &PostgresStore, table: &str, key: &StoreKey) -> String {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -26,11 +28,7 @@ async fn a_claim_on_a_live_record_leaves_the_row_as_it_is() {
         let reason = "IDEM_TEST_POSTGRES_URL is not set";
         return idem_conformance::skip("postgres", reason).unwrap_or(());
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let table = format!("replay_reads_{}_{nanos}", std::process::id());
+    let table = support::own_table("replay_reads");
     let config = PostgresConfig::from_url(&url).unwrap().with_table(&table);
     let store = PostgresStore::connect(config).await.unwrap();
     let key = StoreKey::parse("replay-reads:1").unwrap();

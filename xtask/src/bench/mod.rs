@@ -331,14 +331,27 @@ fn resident_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The fields of `/proc/PID/stat` after the command's name: index 0 is
+/// the state, 1 the parent's pid, 11 and 12 the user and system time, 13
+/// and 14 those of the children it waited for (in clock ticks).
+fn stat_fields(pid: &str) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// The sum of the tick counts in `fields[range]`.
+fn ticks(fields: &[String], range: std::ops::Range<usize>) -> Option<u64> {
+    fields
+        .get(range)?
+        .iter()
+        .map(|v| v.parse::<u64>().ok())
+        .sum()
+}
+
 /// The CPU time (user + system) `pid` has used, in clock ticks.
 fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
-    // After the command: state is field 3; utime and stime are fields 14 and 15.
-    let utime: u64 = fields.nth(11)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    ticks(&stat_fields(&pid.to_string())?, 11..13)
 }
 
 #[cfg(test)]

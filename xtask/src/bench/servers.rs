@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Options, Probe, cpu_ticks, pinned};
+use super::{Options, Probe, cpu_ticks, pinned, stat_fields, ticks};
 
 /// Where PostgreSQL 15's server programs are (Debian's layout).
 pub(super) const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -280,17 +280,8 @@ impl Probe for LocalPostgres {
 /// The CPU ticks of `pid` and of its children, with what its exited
 /// children used.
 fn tree_ticks(pid: u32) -> Option<u64> {
-    let fields = |pid: &str| -> Option<Vec<String>> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let rest = stat.get(stat.rfind(')')? + 1..)?;
-        Some(rest.split_whitespace().map(str::to_owned).collect())
-    };
-    // After the command: 0 state, 1 ppid, 11 utime, 12 stime, 13 cutime, 14 cstime.
-    let sum = |f: &[String], range: std::ops::Range<usize>| -> u64 {
-        f[range].iter().filter_map(|v| v.parse::<u64>().ok()).sum()
-    };
-    let own = fields(&pid.to_string())?;
-    let mut total = sum(&own, 11..15);
+    let own = stat_fields(&pid.to_string())?;
+    let mut total = ticks(&own, 11..15)?;
     let parent = pid.to_string();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let name = entry.file_name();
@@ -300,8 +291,8 @@ fn tree_ticks(pid: u32) -> Option<u64> {
         else {
             continue;
         };
-        if let Some(f) = fields(child).filter(|f| f.len() > 14 && f[1] == parent) {
-            total += sum(&f, 11..13);
+        if let Some(f) = stat_fields(child).filter(|f| f.get(1) == Some(&parent)) {
+            total += ticks(&f, 11..13).unwrap_or(0);
         }
     }
     Some(total)
