@@ -106,17 +106,7 @@ pub async fn serve(args: AppArgs) -> Result<(), String> {
     if args.transactional {
         return crate::tx_app::serve(args, config).await;
     }
-    // Apps starting together on one SQLite file can find it locked while
-    // another creates the schema: a transient error is tried again, as a
-    // supervisor would restart the app.
-    let mut attempt = 0;
-    let store = loop {
-        match config.connect().await {
-            Err(e) if e.is_transient() && attempt < 3 => attempt += 1,
-            other => break other.map_err(|e| format!("{}: the store: {e}", args.name))?,
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let store = connect_retrying(&args.name, || config.connect()).await?;
     let lease = Duration::from_millis(args.lease_ms);
     let bound = if args.no_completion_retries {
         Duration::ZERO
@@ -141,6 +131,28 @@ pub async fn serve(args: AppArgs) -> Result<(), String> {
         .route("/health", get(|| async { "ok" }))
         .with_state(app);
     serve_draining(&args, router, drain, lease).await
+}
+
+/// Connects with `connect`, trying again on a transient error (3 times,
+/// 300 ms apart), as a supervisor would restart the app: apps starting
+/// together on one SQLite file can find it locked while another creates
+/// the schema.
+///
+/// # Errors
+/// The last error, with the app's `name`.
+pub(crate) async fn connect_retrying<T, F, Fut>(name: &str, mut connect: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, idem::Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        match connect().await {
+            Err(e) if e.is_transient() && attempt < 3 => attempt += 1,
+            other => return other.map_err(|e| format!("{name}: the store: {e}")),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 /// Serves `router` on the app's port until SIGTERM, then drains: new

@@ -23,7 +23,7 @@ use idem_sql::{IdempotentTx, Transactional};
 use idem_tower::IdempotencyLayer;
 use rand::Rng as _;
 
-use crate::app::{AppArgs, serve_draining};
+use crate::app::{AppArgs, connect_retrying, serve_draining};
 
 struct TxApp {
     table: String,
@@ -37,18 +37,20 @@ struct TxApp {
 /// # Errors
 /// A store that is not SQL, or that cannot be reached; the port.
 pub async fn serve(args: AppArgs, config: StoreConfig) -> Result<(), String> {
-    let store = |e: idem::Error| format!("{}: the store: {e}", args.name);
-    match idem::backend_for_url(&config.store_url).map_err(store)? {
+    let name = args.name.clone();
+    let backend =
+        idem::backend_for_url(&config.store_url).map_err(|e| format!("{name}: the store: {e}"))?;
+    match backend {
         idem::Backend::Sqlite => {
-            let s = config.connect_sqlite().await.map_err(store)?;
+            let s = connect_retrying(&name, || config.connect_sqlite()).await?;
             serve_on(args, s.transactional(), s.pool().clone()).await
         }
         idem::Backend::Postgres => {
-            let s = config.connect_postgres().await.map_err(store)?;
+            let s = connect_retrying(&name, || config.connect_postgres()).await?;
             serve_on(args, s.transactional(), s.pool().clone()).await
         }
         idem::Backend::MySql => {
-            let s = config.connect_mysql().await.map_err(store)?;
+            let s = connect_retrying(&name, || config.connect_mysql()).await?;
             serve_on(args, s.transactional(), s.pool().clone()).await
         }
         other => Err(format!("{other:?} has no transactional mode")),

@@ -4,7 +4,7 @@
 //! The nodes announce their addresses on that network, which the host
 //! reaches directly (a Linux bridge), so the cluster's URL names them:
 //! `redis+cluster://172.x.y.2:6379,172.x.y.3:6379,172.x.y.4:6379`. A node
-//! can then be paused (`docker pause`), stopped or cut off the network
+//! can then be stalled (its processes stopped), stopped or cut off the network
 //! (`docker network disconnect`) by a fault test.
 //!
 //! The network carries the owner label too. Dropping the cluster removes

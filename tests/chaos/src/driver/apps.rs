@@ -152,7 +152,11 @@ impl Apps {
             if let Some(child) = self.children[i].as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                return Err(format!("app {} exited at start ({status})", self.name(i)));
+                return Err(format!(
+                    "app {} exited at start ({status}){}",
+                    self.name(i),
+                    self.last_error()
+                ));
             }
             if let Ok(r) = self.http.get(&url).send().await
                 && r.status().is_success()
@@ -162,6 +166,17 @@ impl Apps {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Err(format!("app {} did not come up within 20 s", self.name(i)))
+    }
+
+    /// The last error an app printed before exiting (`idem-chaos: ...` in
+    /// the apps' log), as `: <error>`, or nothing.
+    fn last_error(&self) -> String {
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        log.lines()
+            .rev()
+            .find_map(|line| line.strip_prefix("idem-chaos: "))
+            .map(|error| format!(": {error}"))
+            .unwrap_or_default()
     }
 
     /// kill -9 of app `i`; its name is remembered as killed.

@@ -13,8 +13,8 @@ use crate::proxy::Proxy;
 pub enum Fault {
     /// kill -9 of an app mid-run, then a restart.
     Kill,
-    /// The store stalled for half the lease (`docker pause`, or a SQLite
-    /// exclusive lock; for Redis Cluster, one master paused).
+    /// The store stalled for half the lease (its container's processes
+    /// stopped, or a SQLite exclusive lock; for Redis Cluster, one master's).
     Pause,
     /// The proxy between apps and store carries nothing for half the lease,
     /// then resets what was open.
@@ -98,7 +98,8 @@ impl Fault {
         }
     }
 
-    /// Injects it (the victim app is app 0).
+    /// Injects it (the victim app is app 0); for a pause, says how long
+    /// the store really stalled.
     ///
     /// # Errors
     /// When it could not be injected, or the apps did not recover.
@@ -107,15 +108,15 @@ impl Fault {
         apps: &mut Apps,
         store: &Store,
         proxy: Option<&Proxy>,
-    ) -> Result<(), String> {
+    ) -> Result<Option<Duration>, String> {
         let half_lease = LEASE / 2;
-        match self {
+        let done = match self {
             Fault::Kill => {
                 apps.kill(0).await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 apps.restart(0).await
             }
-            Fault::Pause => store.stall(half_lease).await,
+            Fault::Pause => return store.stall(half_lease).await.map(Some),
             Fault::Cut => match proxy {
                 Some(proxy) => {
                     proxy.cut(true);
@@ -152,7 +153,8 @@ impl Fault {
                 apps.terminate(0, LEASE + Duration::from_secs(2)).await?;
                 apps.restart(0).await
             }
-        }
+        };
+        done.map(|()| None)
     }
 }
 

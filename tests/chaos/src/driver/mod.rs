@@ -12,6 +12,7 @@ mod firewall;
 mod store;
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -118,8 +119,16 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         let outcome = cell(&args, &store, fault, &exe, &dir).await;
         let took = format!("{:.1} s", started.elapsed().as_secs_f64());
         match outcome {
-            Ok((report, lost)) => {
-                let took = format!("{took}, {lost} completion(s) lost");
+            Ok(Done {
+                report,
+                lost,
+                stalled,
+            }) => {
+                let mut took = format!("{took}, {} completion(s) lost", lost.len());
+                if let Some(stalled) = stalled {
+                    write!(took, ", store stalled {:.2} s", stalled.as_secs_f64())
+                        .expect("writing to a String");
+                }
                 for v in report.violations.iter().take(5) {
                     eprintln!("  {} x {label}: {v}", store.backend);
                 }
@@ -129,6 +138,12 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
                 } else {
                     "fail"
                 };
+                if verdict == "fail" {
+                    // Why the results were not kept, as the apps logged it.
+                    for line in lost.iter().take(3) {
+                        eprintln!("  {} x {label}: app log: {line}", store.backend);
+                    }
+                }
                 keep |= verdict == "fail";
                 print_cell(&store.backend, &label, verdict, &report, &took);
             }
@@ -160,13 +175,22 @@ fn print_cell(backend: &str, fault: &str, verdict: &str, r: &Report, note: &str)
     );
 }
 
+/// What one cell found.
+struct Done {
+    report: Report,
+    /// The apps' log lines about results they could not keep.
+    lost: Vec<String>,
+    /// How long the store really stalled (the pause fault).
+    stalled: Option<Duration>,
+}
+
 async fn cell(
     args: &RunArgs,
     store: &Store,
     fault: Fault,
     exe: &std::path::Path,
     dir: &std::path::Path,
-) -> Result<(Report, usize), String> {
+) -> Result<Done, String> {
     let history: PathBuf = dir.join(format!("history-{}", fault.name()));
     let _ = std::fs::remove_file(&history);
     let _ = std::fs::remove_file(history.with_extension("log"));
@@ -218,7 +242,7 @@ async fn cell(
         None
     };
     let stopped = apps.stop().await;
-    injected?;
+    let injected = injected?;
     stopped?;
     let (text, excused) = match committed {
         Some(text) => (text?, HashSet::new()),
@@ -230,11 +254,19 @@ async fn cell(
     let events = crate::history::parse(&text)?;
     // The apps log each result they could not keep as `completion_lost`.
     let log = std::fs::read_to_string(apps.log_path()).unwrap_or_default();
-    let lost = log.matches("completion_lost").count();
+    let lost = log
+        .lines()
+        .filter(|line| line.contains("completion_lost"))
+        .map(str::to_owned)
+        .collect();
     if std::env::var_os("IDEM_CHAOS_APP_LOG").is_some() {
         eprintln!("{log}");
     }
-    Ok((check(&keys, &events, &answers, &excused), lost))
+    Ok(Done {
+        report: check(&keys, &events, &answers, &excused),
+        lost,
+        stalled: injected,
+    })
 }
 
 /// The history the transactional apps committed, from the first that
