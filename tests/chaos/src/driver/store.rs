@@ -105,11 +105,11 @@ impl Store {
     /// continued (`SIGCONT`), as the fault is; for SQLite, another
     /// connection holds an exclusive lock.
     ///
-    /// Not `docker pause`: its `unpause` sometimes returns, and thaws the
-    /// container, well after it was asked to (1.5 s late in one run of
-    /// three on this machine), so the stall was longer than the lease
-    /// allows and the cell tested another fault. The signals are sent by
-    /// the host, at once, and the stall is measured between them.
+    /// Not `docker pause`: on this machine its `unpause` of a container a
+    /// few seconds old often returned 1.4 to 3 s late, and a stall that
+    /// long outlasts what the lease allows, so the cell would test another
+    /// fault. The signals are sent by the host, at once, and the stall is
+    /// measured between them.
     ///
     /// # Errors
     /// When there is nothing to stall, or docker or `kill` fails.
