@@ -179,6 +179,44 @@ impl Timed {
         }
     }
 
+    /// The store itself, as a trait object: calling through it boxes the
+    /// operation's future once. Calling `self.inner.claim(..)` would pick the
+    /// trait's impl for `Arc<S>`, which boxes it a second time.
+    fn store(&self) -> &dyn IdempotencyStore {
+        &*self.inner
+    }
+
+    /// The engine's calls, timed, as plain futures: the engine awaits them
+    /// without the box a trait call costs, on every request.
+    pub(crate) async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
+        self.time(FIND, self.store().find(key)).await
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        key: &StoreKey,
+        pending: Bytes,
+        lease: Duration,
+    ) -> Result<Claim> {
+        self.time(CLAIM, self.store().claim(key, pending, lease))
+            .await
+    }
+
+    pub(crate) async fn complete(
+        &self,
+        key: &StoreKey,
+        token: &LeaseToken,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.time(COMPLETE, self.store().complete(key, token, value, ttl))
+            .await
+    }
+
+    pub(crate) async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
+        self.time(RELEASE, self.store().release(key, token)).await
+    }
+
     async fn time<T>(&self, operation: usize, call: impl Future<Output = Result<T>>) -> Result<T> {
         let started = Instant::now();
         let result = call.await;
@@ -202,23 +240,22 @@ impl fmt::Debug for Timed {
 #[async_trait]
 impl IdempotencyStore for Timed {
     async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
-        self.time(FIND, self.inner.find(key)).await
+        Timed::find(self, key).await
     }
     async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()> {
-        self.time(STORE, self.inner.store(key, value, ttl)).await
+        self.time(STORE, self.store().store(key, value, ttl)).await
     }
     async fn remove(&self, key: &StoreKey) -> Result<bool> {
-        self.time(REMOVE, self.inner.remove(key)).await
+        self.time(REMOVE, self.store().remove(key)).await
     }
     async fn exists(&self, key: &StoreKey) -> Result<bool> {
-        self.time(EXISTS, self.inner.exists(key)).await
+        self.time(EXISTS, self.store().exists(key)).await
     }
     async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
-        self.time(CLAIM, self.inner.claim(key, pending, lease))
-            .await
+        Timed::claim(self, key, pending, lease).await
     }
     async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
-        self.time(EXTEND, self.inner.extend(key, token, lease))
+        self.time(EXTEND, self.store().extend(key, token, lease))
             .await
     }
     async fn complete(
@@ -228,14 +265,13 @@ impl IdempotencyStore for Timed {
         value: Bytes,
         ttl: Duration,
     ) -> Result<()> {
-        self.time(COMPLETE, self.inner.complete(key, token, value, ttl))
-            .await
+        Timed::complete(self, key, token, value, ttl).await
     }
     async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
-        self.time(RELEASE, self.inner.release(key, token)).await
+        Timed::release(self, key, token).await
     }
     async fn stats(&self, space: &KeySpace) -> Result<StoreStats> {
-        self.time(STATS, self.inner.stats(space)).await
+        self.time(STATS, self.store().stats(space)).await
     }
     fn backend(&self) -> &'static str {
         self.backend

@@ -109,7 +109,8 @@ pub enum Outcome<T> {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Idempotency {
-    store: Arc<dyn IdempotencyStore>,
+    /// Called through its own methods, not the trait: see [`Timed`].
+    store: Arc<Timed>,
     lease: Duration,
     retention: Duration,
     retry_hint: Duration,

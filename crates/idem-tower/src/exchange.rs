@@ -94,7 +94,10 @@ where
     // If the caller drops this future from here on (the client went away), the
     // rest runs on a task of its own (see `ResponseFuture`): a side effect is
     // never cancelled halfway and its result is kept for the retry.
-    execute(shared, inner, request, store_key, fp, request_id).await
+    // Boxed: the engine's future with the handler's inside it is a few KiB,
+    // and this one is moved (into its span, its drain entry, its box) before
+    // it runs; each move would copy all of it.
+    Box::pin(execute(shared, inner, request, store_key, fp, request_id)).await
 }
 
 async fn execute<S, E, ReqBody, ResBody>(

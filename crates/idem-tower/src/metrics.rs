@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use idem_core::metrics::REQUESTS;
+use metrics::{Key, Label, Level, Metadata};
 
 /// Live counters of what the layer did, shared by every clone of one
 /// [`IdempotencyLayer`](crate::IdempotencyLayer). Read them with
@@ -83,21 +84,49 @@ pub(crate) enum Event {
     PassedThrough,
 }
 
+/// Each [`Event`]'s `outcome` label, in the enum's order: the one place the
+/// names are written.
+static OUTCOMES: [[Label; 1]; 10] = [
+    [Label::from_static_parts("outcome", "executed")],
+    [Label::from_static_parts("outcome", "released")],
+    [Label::from_static_parts("outcome", "completion_lost")],
+    [Label::from_static_parts("outcome", "replayed")],
+    [Label::from_static_parts("outcome", "in_flight")],
+    [Label::from_static_parts("outcome", "mismatch")],
+    [Label::from_static_parts("outcome", "store_error")],
+    [Label::from_static_parts("outcome", "rejected")],
+    [Label::from_static_parts("outcome", "draining")],
+    [Label::from_static_parts("outcome", "passed_through")],
+];
+
+/// `idem_requests_total` for each outcome, built once: `counter!` would
+/// build the series' labels anew, on the heap, on every request.
+static SERIES: [Key; 10] = {
+    const fn series(labels: &'static [Label; 1]) -> Key {
+        Key::from_static_parts(REQUESTS, labels)
+    }
+    [
+        series(&OUTCOMES[0]),
+        series(&OUTCOMES[1]),
+        series(&OUTCOMES[2]),
+        series(&OUTCOMES[3]),
+        series(&OUTCOMES[4]),
+        series(&OUTCOMES[5]),
+        series(&OUTCOMES[6]),
+        series(&OUTCOMES[7]),
+        series(&OUTCOMES[8]),
+        series(&OUTCOMES[9]),
+    ]
+};
+
+/// Where the requests are counted from, for the recorder.
+static COUNTED_AT: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
 impl Event {
     /// The name recorded as the span's `outcome`.
     pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::Executed => "executed",
-            Self::Released => "released",
-            Self::CompletionLost => "completion_lost",
-            Self::Replayed => "replayed",
-            Self::InFlight => "in_flight",
-            Self::Mismatch => "mismatch",
-            Self::Error => "store_error",
-            Self::Rejected => "rejected",
-            Self::Draining => "draining",
-            Self::PassedThrough => "passed_through",
-        }
+        OUTCOMES[self as usize][0].value()
     }
 }
 
@@ -106,7 +135,11 @@ impl Metrics {
     /// `idem_requests_total` series of the installed recorder.
     pub(crate) fn record(&self, event: Event) {
         if event != Event::PassedThrough {
-            metrics::counter!(REQUESTS, "outcome" => event.name()).increment(1);
+            metrics::with_recorder(|recorder| {
+                recorder
+                    .register_counter(&SERIES[event as usize], &COUNTED_AT)
+                    .increment(1);
+            });
         }
         let counter = match event {
             Event::Executed => &self.executed,

@@ -51,9 +51,14 @@ pub(crate) fn from_stored<B: From<Bytes>>(stored: StoredResponse) -> http::Respo
     response
 }
 
+/// [`IDEMPOTENT_REPLAYED`] and its value, checked once at compile time
+/// rather than on every replay.
+const REPLAYED: (HeaderName, HeaderValue) = (
+    HeaderName::from_static(IDEMPOTENT_REPLAYED),
+    HeaderValue::from_static("true"),
+);
+
 pub(crate) fn mark_replayed(headers: &mut http::HeaderMap) {
-    headers.insert(
-        HeaderName::from_static(IDEMPOTENT_REPLAYED),
-        HeaderValue::from_static("true"),
-    );
+    let (name, value) = REPLAYED;
+    headers.insert(name, value);
 }
