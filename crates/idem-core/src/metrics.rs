@@ -192,14 +192,18 @@ impl Timed {
         self.time(FIND, self.store().find(key)).await
     }
 
+    /// `claim`, timed from `sent`: the instant the engine took as the
+    /// lease's start, read once for both.
     pub(crate) async fn claim(
         &self,
         key: &StoreKey,
         pending: Bytes,
         lease: Duration,
+        sent: Instant,
     ) -> Result<Claim> {
-        self.time(CLAIM, self.store().claim(key, pending, lease))
-            .await
+        let result = self.store().claim(key, pending, lease).await;
+        self.record(CLAIM, sent.elapsed());
+        result
     }
 
     pub(crate) async fn complete(
@@ -220,13 +224,16 @@ impl Timed {
     async fn time<T>(&self, operation: usize, call: impl Future<Output = Result<T>>) -> Result<T> {
         let started = Instant::now();
         let result = call.await;
-        let elapsed = started.elapsed();
+        self.record(operation, started.elapsed());
+        result
+    }
+
+    fn record(&self, operation: usize, elapsed: Duration) {
         metrics::with_recorder(|recorder| {
             recorder
                 .register_histogram(&self.series[operation], &TIMED_AT)
                 .record(elapsed);
         });
-        result
     }
 }
 
@@ -252,7 +259,7 @@ impl IdempotencyStore for Timed {
         self.time(EXISTS, self.store().exists(key)).await
     }
     async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
-        Timed::claim(self, key, pending, lease).await
+        Timed::claim(self, key, pending, lease, Instant::now()).await
     }
     async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
         self.time(EXTEND, self.store().extend(key, token, lease))

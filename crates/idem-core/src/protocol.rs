@@ -207,6 +207,13 @@ impl Idempotency {
         self
     }
 
+    /// The store, as the engine calls it: through [`Timed`]'s own methods.
+    /// (`self.store.claim(..)` would pick the trait's impl for `Arc<S>`,
+    /// which boxes every call's future once more.)
+    fn timed(&self) -> &Timed {
+        &self.store
+    }
+
     /// The lease in force.
     pub fn lease(&self) -> Duration {
         self.lease
@@ -299,7 +306,8 @@ impl Idempotency {
             .with_request_id(request_id)
             .encode();
         let claimed_at = Instant::now();
-        let token = match self.store.claim(key, pending, self.lease).await? {
+        let claim = self.timed().claim(key, pending, self.lease, claimed_at);
+        let token = match claim.await? {
             Claim::Acquired(token) => token,
             Claim::Existing(bytes) => {
                 return Traced::of_record(&bytes, fingerprint, self.retry_hint);
@@ -313,7 +321,7 @@ impl Idempotency {
             Ok(done) => done,
             Err(panic) => {
                 if !lease.was_refused() {
-                    let release = || self.store.release(key, &token);
+                    let release = || self.timed().release(key, &token);
                     if let Err(error) = self.settle(&lease, "release", release).await {
                         tracing::warn!(%key, error = &error as &(dyn std::error::Error + 'static), "could not release the key after the handler panicked");
                     }
@@ -333,7 +341,7 @@ impl Idempotency {
             Completion::Keep(response) => RecordState::Completed(response),
             Completion::KeepNotRetained { status } => RecordState::CompletedNotRetained { status },
             Completion::Release => {
-                let release = || self.store.release(key, &token);
+                let release = || self.timed().release(key, &token);
                 if let Err(error) = self.settle(&lease, "release", release).await {
                     tracing::warn!(%key, error = &error as &(dyn std::error::Error + 'static), "the key could not be released; a retry runs once its lease ends");
                 }
@@ -344,7 +352,7 @@ impl Idempotency {
             .with_request_id(request_id)
             .encode();
         let complete = || {
-            self.store
+            self.timed()
                 .complete(key, &token, bytes.clone(), self.retention)
         };
         let outcome = match self.settle(&lease, "complete", complete).await {
@@ -372,7 +380,7 @@ impl Idempotency {
     /// that timed out here but ran on the store (it spent the token), and
     /// then the result was kept after all.
     async fn was_kept(&self, key: &StoreKey, bytes: &bytes::Bytes) -> bool {
-        matches!(self.store.find(key).await, Ok(Some(found)) if found == *bytes)
+        matches!(self.timed().find(key).await, Ok(Some(found)) if found == *bytes)
     }
 
     /// How often a running handler's lease is renewed, if at all.

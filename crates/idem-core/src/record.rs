@@ -141,11 +141,7 @@ impl Record {
                 },
                 RecordState::Completed(response) => WireState::Completed {
                     status: response.status,
-                    headers: response
-                        .headers
-                        .iter()
-                        .map(|(n, v)| (n.as_str(), serde_bytes::Bytes::new(v)))
-                        .collect(),
+                    headers: HeadersOut(&response.headers),
                     body: &response.body,
                 },
                 RecordState::CompletedNotRetained { status } => {
@@ -270,25 +266,47 @@ fn millis_since_epoch(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// The record on the wire. `H` is the headers: read as [`WireHeaders`],
+/// written straight from the response's list ([`HeadersOut`]), with no list
+/// of their own built first.
 #[derive(Serialize, Deserialize)]
-struct WireRecord<'a> {
+struct WireRecord<'a, H = WireHeaders<'a>> {
     #[serde(borrow, with = "serde_bytes")]
     fingerprint: &'a [u8],
     created_at_ms: u64,
     expires_at_ms: u64,
     #[serde(borrow)]
-    state: WireState<'a>,
+    state: WireState<'a, H>,
+}
+
+/// The headers of a completed record, as read.
+type WireHeaders<'a> = Vec<(&'a str, &'a serde_bytes::Bytes)>;
+
+/// The headers of a completed record, as written: a sequence of
+/// (name, bytes) pairs, the same encoding as [`WireHeaders`].
+struct HeadersOut<'a>(&'a [(String, Bytes)]);
+
+impl Serialize for HeadersOut<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .iter()
+                .map(|(n, v)| (n.as_str(), serde_bytes::Bytes::new(v))),
+        )
+    }
 }
 
 #[derive(Serialize, Deserialize)]
-enum WireState<'a> {
+enum WireState<'a, H> {
     InProgress {
         lease_ms: u64,
     },
     Completed {
         status: u16,
-        #[serde(borrow)]
-        headers: Vec<(&'a str, &'a serde_bytes::Bytes)>,
+        headers: H,
         #[serde(with = "serde_bytes")]
         body: &'a [u8],
     },

@@ -36,23 +36,29 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(value: Bytes, token: Option<LeaseToken>, ttl: Duration) -> Self {
+    /// A record written at `now` that lives for `ttl`.
+    fn new(value: Bytes, token: Option<LeaseToken>, ttl: Duration, now: Instant) -> Self {
         Self {
             value,
             token,
-            expires_at: deadline(ttl),
+            expires_at: deadline(now, ttl),
         }
     }
 
     fn is_live(&self) -> bool {
-        self.expires_at > Instant::now()
+        self.is_live_at(Instant::now())
+    }
+
+    /// Whether the record is live at `now`: one reading of the clock serves
+    /// a whole operation (reading it costs more than the rest of a check).
+    fn is_live_at(&self, now: Instant) -> bool {
+        self.expires_at > now
     }
 }
 
-/// The instant a record written now with `ttl` expires.
-fn deadline(ttl: Duration) -> Instant {
+/// The instant a record written at `now` with `ttl` expires.
+fn deadline(now: Instant, ttl: Duration) -> Instant {
     let ttl = ttl.clamp(Duration::from_millis(1), MAX_TTL);
-    let now = Instant::now();
     now.checked_add(ttl)
         .unwrap_or(now + Duration::from_secs(86_400))
 }
@@ -176,24 +182,26 @@ impl MemoryStore {
         self.cache.is_empty()
     }
 
-    /// Runs `on_live` on the live record under `key` (under its shard's lock),
-    /// or returns `absent` when there is none.
+    /// Runs `on_live` on the live record under `key` (under its shard's lock)
+    /// with the instant it was found live at, or returns `absent` when there
+    /// is none.
     fn with_live<T>(
         &self,
         key: &StoreKey,
         absent: T,
-        on_live: impl FnOnce(&mut Slot) -> EntryAction<T>,
+        on_live: impl FnOnce(&mut Slot, Instant) -> EntryAction<T>,
     ) -> Result<(T, Option<Slot>)> {
+        let now = Instant::now();
         let result = self.cache.entry(key.as_str(), None, |_, slot| {
-            if slot.is_live() {
-                on_live(slot)
+            if slot.is_live_at(now) {
+                on_live(slot, now)
             } else {
                 EntryAction::Remove
             }
         });
         match result {
             EntryResult::Retained(t) => Ok((t, None)),
-            EntryResult::Removed(_, slot) if slot.is_live() => Ok((absent, Some(slot))),
+            EntryResult::Removed(_, slot) if slot.is_live_at(now) => Ok((absent, Some(slot))),
             // An expired record is dropped on the way; a vacant key is left
             // vacant (the guard goes without inserting).
             EntryResult::Removed(..) | EntryResult::Vacant(_) => Ok((absent, None)),
@@ -216,8 +224,10 @@ impl IdempotencyStore for MemoryStore {
     }
 
     async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()> {
-        self.cache
-            .insert(key.as_str().to_owned(), Slot::new(value, None, ttl));
+        self.cache.insert(
+            key.as_str().to_owned(),
+            Slot::new(value, None, ttl, Instant::now()),
+        );
         Ok(())
     }
 
@@ -234,14 +244,15 @@ impl IdempotencyStore for MemoryStore {
 
     async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
         let token = LeaseToken::generate();
+        let now = Instant::now();
         // One step under the shard's lock: a live record is answered with, an
         // expired one is taken over in place, and a vacant key gets a
         // placeholder that makes every other caller wait for this insert.
         let result = self.cache.entry(key.as_str(), None, |_, slot| {
-            if slot.is_live() {
+            if slot.is_live_at(now) {
                 EntryAction::Retain(Some(slot.value.clone()))
             } else {
-                *slot = Slot::new(pending.clone(), Some(token), lease);
+                *slot = Slot::new(pending.clone(), Some(token), lease, now);
                 EntryAction::Retain(None)
             }
         });
@@ -250,7 +261,7 @@ impl IdempotencyStore for MemoryStore {
             EntryResult::Retained(None) => Ok(Claim::Acquired(token)),
             EntryResult::Vacant(guard) => {
                 // Pinned, so admitted whatever its weight.
-                let _ = guard.insert(Slot::new(pending, Some(token), lease));
+                let _ = guard.insert(Slot::new(pending, Some(token), lease, now));
                 Ok(Claim::Acquired(token))
             }
             EntryResult::Removed(..) | EntryResult::Replaced(..) | EntryResult::Timeout => {
@@ -263,10 +274,10 @@ impl IdempotencyStore for MemoryStore {
     }
 
     async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
-        let (extended, _) = self.with_live(key, false, |slot| {
+        let (extended, _) = self.with_live(key, false, |slot, now| {
             let held = slot.token.as_ref() == Some(token);
             if held {
-                slot.expires_at = deadline(lease);
+                slot.expires_at = deadline(now, lease);
             }
             EntryAction::Retain(held)
         })?;
@@ -284,10 +295,10 @@ impl IdempotencyStore for MemoryStore {
         value: Bytes,
         ttl: Duration,
     ) -> Result<()> {
-        let (completed, _) = self.with_live(key, false, |slot| {
+        let (completed, _) = self.with_live(key, false, |slot, now| {
             let held = slot.token.as_ref() == Some(token);
             if held {
-                *slot = Slot::new(value, None, ttl);
+                *slot = Slot::new(value, None, ttl, now);
             }
             EntryAction::Retain(held)
         })?;
@@ -299,7 +310,7 @@ impl IdempotencyStore for MemoryStore {
     }
 
     async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
-        let (_, removed) = self.with_live(key, (), |slot| {
+        let (_, removed) = self.with_live(key, (), |slot, _| {
             if slot.token.as_ref() == Some(token) {
                 EntryAction::Remove
             } else {
