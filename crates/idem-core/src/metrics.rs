@@ -179,17 +179,10 @@ impl Timed {
         }
     }
 
-    /// The store itself, as a trait object: calling through it boxes the
-    /// operation's future once. Calling `self.inner.claim(..)` would pick the
-    /// trait's impl for `Arc<S>`, which boxes it a second time.
-    fn store(&self) -> &dyn IdempotencyStore {
-        &*self.inner
-    }
-
     /// The engine's calls, timed, as plain futures: the engine awaits them
     /// without the box a trait call costs, on every request.
     pub(crate) async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
-        self.time(FIND, self.store().find(key)).await
+        self.time(FIND, self.inner.find(key)).await
     }
 
     /// `claim`, timed from `sent`: the instant the engine took as the
@@ -201,7 +194,7 @@ impl Timed {
         lease: Duration,
         sent: Instant,
     ) -> Result<Claim> {
-        let result = self.store().claim(key, pending, lease).await;
+        let result = self.inner.claim(key, pending, lease).await;
         self.record(CLAIM, sent.elapsed());
         result
     }
@@ -213,12 +206,12 @@ impl Timed {
         value: Bytes,
         ttl: Duration,
     ) -> Result<()> {
-        self.time(COMPLETE, self.store().complete(key, token, value, ttl))
+        self.time(COMPLETE, self.inner.complete(key, token, value, ttl))
             .await
     }
 
     pub(crate) async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
-        self.time(RELEASE, self.store().release(key, token)).await
+        self.time(RELEASE, self.inner.release(key, token)).await
     }
 
     async fn time<T>(&self, operation: usize, call: impl Future<Output = Result<T>>) -> Result<T> {
@@ -250,19 +243,19 @@ impl IdempotencyStore for Timed {
         Timed::find(self, key).await
     }
     async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()> {
-        self.time(STORE, self.store().store(key, value, ttl)).await
+        self.time(STORE, self.inner.store(key, value, ttl)).await
     }
     async fn remove(&self, key: &StoreKey) -> Result<bool> {
-        self.time(REMOVE, self.store().remove(key)).await
+        self.time(REMOVE, self.inner.remove(key)).await
     }
     async fn exists(&self, key: &StoreKey) -> Result<bool> {
-        self.time(EXISTS, self.store().exists(key)).await
+        self.time(EXISTS, self.inner.exists(key)).await
     }
     async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
         Timed::claim(self, key, pending, lease, Instant::now()).await
     }
     async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
-        self.time(EXTEND, self.store().extend(key, token, lease))
+        self.time(EXTEND, self.inner.extend(key, token, lease))
             .await
     }
     async fn complete(
@@ -278,7 +271,7 @@ impl IdempotencyStore for Timed {
         Timed::release(self, key, token).await
     }
     async fn stats(&self, space: &KeySpace) -> Result<StoreStats> {
-        self.time(STATS, self.store().stats(space)).await
+        self.time(STATS, self.inner.stats(space)).await
     }
     fn backend(&self) -> &'static str {
         self.backend

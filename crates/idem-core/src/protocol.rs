@@ -207,9 +207,9 @@ impl Idempotency {
         self
     }
 
-    /// The store, as the engine calls it: through [`Timed`]'s own methods.
-    /// (`self.store.claim(..)` would pick the trait's impl for `Arc<S>`,
-    /// which boxes every call's future once more.)
+    /// The store, as the engine calls it: through [`Timed`]'s own methods,
+    /// plain futures. (`self.store.claim(..)` would pick the trait's impl
+    /// for `Arc<S>`, then `Timed`'s, which boxes every call's future.)
     fn timed(&self) -> &Timed {
         &self.store
     }

@@ -1,6 +1,8 @@
 //! The storage trait every backend implements.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -177,40 +179,104 @@ pub(crate) fn type_name_of<T: ?Sized>() -> &'static str {
     name.rsplit("::").next().unwrap_or(name)
 }
 
-#[async_trait]
+/// A call's future as `#[async_trait]` declares it: boxed, `Send`, living
+/// as long as the call's borrows.
+type Call<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// Forwards to the shared store. Written out rather than with
+/// `#[async_trait]`, which would box each call's future once more around the
+/// inner store's own box; this hands that box back as it is.
 impl<S: IdempotencyStore + ?Sized> IdempotencyStore for std::sync::Arc<S> {
-    async fn find(&self, key: &StoreKey) -> Result<Option<Bytes>> {
-        (**self).find(key).await
+    fn find<'s, 'k, 'c>(&'s self, key: &'k StoreKey) -> Call<'c, Option<Bytes>>
+    where
+        's: 'c,
+        'k: 'c,
+        Self: 'c,
+    {
+        (**self).find(key)
     }
-    async fn store(&self, key: &StoreKey, value: Bytes, ttl: Duration) -> Result<()> {
-        (**self).store(key, value, ttl).await
+    fn store<'s, 'k, 'c>(&'s self, key: &'k StoreKey, value: Bytes, ttl: Duration) -> Call<'c, ()>
+    where
+        's: 'c,
+        'k: 'c,
+        Self: 'c,
+    {
+        (**self).store(key, value, ttl)
     }
-    async fn remove(&self, key: &StoreKey) -> Result<bool> {
-        (**self).remove(key).await
+    fn remove<'s, 'k, 'c>(&'s self, key: &'k StoreKey) -> Call<'c, bool>
+    where
+        's: 'c,
+        'k: 'c,
+        Self: 'c,
+    {
+        (**self).remove(key)
     }
-    async fn exists(&self, key: &StoreKey) -> Result<bool> {
-        (**self).exists(key).await
+    fn exists<'s, 'k, 'c>(&'s self, key: &'k StoreKey) -> Call<'c, bool>
+    where
+        's: 'c,
+        'k: 'c,
+        Self: 'c,
+    {
+        (**self).exists(key)
     }
-    async fn claim(&self, key: &StoreKey, pending: Bytes, lease: Duration) -> Result<Claim> {
-        (**self).claim(key, pending, lease).await
+    fn claim<'s, 'k, 'c>(
+        &'s self,
+        key: &'k StoreKey,
+        pending: Bytes,
+        lease: Duration,
+    ) -> Call<'c, Claim>
+    where
+        's: 'c,
+        'k: 'c,
+        Self: 'c,
+    {
+        (**self).claim(key, pending, lease)
     }
-    async fn extend(&self, key: &StoreKey, token: &LeaseToken, lease: Duration) -> Result<()> {
-        (**self).extend(key, token, lease).await
+    fn extend<'s, 'k, 't, 'c>(
+        &'s self,
+        key: &'k StoreKey,
+        token: &'t LeaseToken,
+        lease: Duration,
+    ) -> Call<'c, ()>
+    where
+        's: 'c,
+        'k: 'c,
+        't: 'c,
+        Self: 'c,
+    {
+        (**self).extend(key, token, lease)
     }
-    async fn complete(
-        &self,
-        key: &StoreKey,
-        token: &LeaseToken,
+    fn complete<'s, 'k, 't, 'c>(
+        &'s self,
+        key: &'k StoreKey,
+        token: &'t LeaseToken,
         value: Bytes,
         ttl: Duration,
-    ) -> Result<()> {
-        (**self).complete(key, token, value, ttl).await
+    ) -> Call<'c, ()>
+    where
+        's: 'c,
+        'k: 'c,
+        't: 'c,
+        Self: 'c,
+    {
+        (**self).complete(key, token, value, ttl)
     }
-    async fn release(&self, key: &StoreKey, token: &LeaseToken) -> Result<bool> {
-        (**self).release(key, token).await
+    fn release<'s, 'k, 't, 'c>(&'s self, key: &'k StoreKey, token: &'t LeaseToken) -> Call<'c, bool>
+    where
+        's: 'c,
+        'k: 'c,
+        't: 'c,
+        Self: 'c,
+    {
+        (**self).release(key, token)
     }
-    async fn stats(&self, space: &KeySpace) -> Result<StoreStats> {
-        (**self).stats(space).await
+    fn stats<'s, 'k, 'c>(&'s self, space: &'k KeySpace) -> Call<'c, StoreStats>
+    where
+        's: 'c,
+        'k: 'c,
+        Self: 'c,
+    {
+        (**self).stats(space)
     }
     fn backend(&self) -> &'static str {
         (**self).backend()
