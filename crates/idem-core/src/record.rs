@@ -149,14 +149,16 @@ impl Record {
                 }
             },
         };
+        // Sized exactly (a counting pass costs less than an allocation):
+        // a `Vec` as long as its capacity becomes `Bytes` without a second
+        // allocation for its shared header.
         let size = HEADER_LEN
-            + 64
-            + match &self.state {
-                RecordState::Completed(r) => r.size() + 8 * r.headers.len(),
-                _ => 0,
-            };
-        let mut out =
-            Vec::with_capacity(size + self.request_id.as_ref().map_or(0, |id| id.len() + 2));
+            + encoded_len(&wire)
+            + self
+                .request_id
+                .as_ref()
+                .map_or(0, |id| encoded_len(id.as_str()));
+        let mut out = Vec::with_capacity(size);
         out.extend_from_slice(&MAGIC);
         out.push(if self.request_id.is_some() {
             VERSION_2
@@ -170,6 +172,7 @@ impl Record {
             }
             None => out,
         };
+        debug_assert_eq!(out.len(), size, "the record's length was counted wrong");
         Bytes::from(out)
     }
 
@@ -269,6 +272,12 @@ fn millis_since_epoch(t: SystemTime) -> u64 {
 /// The record on the wire. `H` is the headers: read as [`WireHeaders`],
 /// written straight from the response's list ([`HeadersOut`]), with no list
 /// of their own built first.
+/// How many bytes postcard writes for `value` (a counting pass, no writes).
+fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+        .expect("counting an encoding cannot fail")
+}
+
 #[derive(Serialize, Deserialize)]
 struct WireRecord<'a, H = WireHeaders<'a>> {
     #[serde(borrow, with = "serde_bytes")]
