@@ -229,4 +229,27 @@ mod tests {
         assert_eq!((seen.draining, seen.rejected, seen.executed), (1, 0, 0));
         assert_eq!(Event::Draining.name(), "draining");
     }
+
+    #[test]
+    fn each_event_has_its_own_name_and_series() {
+        let named = [
+            (Event::Executed, "executed"),
+            (Event::Released, "released"),
+            (Event::CompletionLost, "completion_lost"),
+            (Event::Replayed, "replayed"),
+            (Event::InFlight, "in_flight"),
+            (Event::Mismatch, "mismatch"),
+            (Event::Error, "store_error"),
+            (Event::Rejected, "rejected"),
+            (Event::Draining, "draining"),
+            (Event::PassedThrough, "passed_through"),
+        ];
+        for (event, name) in named {
+            assert_eq!(event.name(), name);
+            let series = &SERIES[event as usize];
+            assert_eq!(series.name(), REQUESTS);
+            let labels: Vec<_> = series.labels().map(|l| (l.key(), l.value())).collect();
+            assert_eq!(labels, [("outcome", name)]);
+        }
+    }
 }
