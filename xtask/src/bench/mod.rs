@@ -9,13 +9,14 @@
 //! bare requests/s, replays at least 1.00x, fresh p99 at most 2x the bare p99).
 //! A fourth, diagnostic row (`fresh-ref`) runs the same layer on a
 //! `Mutex<HashMap>` store, to tell the layer's cost from the memory store's;
-//! the targets are judged without it.
+//! the targets are judged without it, and its rounds run after all the
+//! others' (that store is unbounded, and would swell the resident memory).
 //!
 //! With `--peers`, the same scenarios (bare, fresh, replay) then run
 //! against a peer server: the same handler behind the `idempotent` crate on
 //! its memory store, built by [`peer`] in a workspace of its own, and a
 //! last table puts the two side by side, with each server's resident memory
-//! at the end.
+//! after the bare, fresh and replay rounds.
 //!
 //! With `--stores`, [`stores`] then runs the server over Redis and over
 //! PostgreSQL, each a local server process this task starts, next to the
@@ -54,7 +55,8 @@ struct Options {
 }
 
 /// One server's run: each scenario's figures per round, and the server's
-/// resident memory when the last scenario ended.
+/// resident memory when the targets' scenarios ended (before any
+/// diagnostic one ran).
 pub(crate) struct Run {
     results: Vec<(&'static str, Figures)>,
     rss_kib: Option<u64>,
@@ -199,12 +201,20 @@ fn measure(
         .iter()
         .filter(|s| s.starts_with("replay"))
         .find_map(|s| wrk::seed(&url, s).err());
-    let runs = (0..opts.rounds).flat_map(|round| {
-        scenarios
-            .iter()
-            .enumerate()
-            .map(move |(i, s)| (round, i, *s))
-    });
+    // The targets' scenarios run round after round first, then the
+    // diagnostic ones, whose store is unbounded: the server's resident
+    // memory is read before they grow it.
+    let (diagnostics, targets): (Vec<_>, Vec<_>) = scenarios
+        .iter()
+        .copied()
+        .enumerate()
+        .partition(|(_, s)| DIAGNOSTICS.contains(s));
+    let rounds = |group: Vec<(usize, &'static str)>| {
+        (0..opts.rounds)
+            .flat_map(move |round| group.clone().into_iter().map(move |(i, s)| (round, i, s)))
+    };
+    let runs = rounds(targets).chain(rounds(diagnostics));
+    let mut rss_kib = None;
     let seeded = failure.is_none();
     for (round, i, scenario) in runs {
         if !seeded {
@@ -222,6 +232,9 @@ fn measure(
                 .env("IDEM_BENCH_RUN", run)
                 .output()
         };
+        if rss_kib.is_none() && DIAGNOSTICS.contains(&scenario) {
+            rss_kib = resident_kib(server.id());
+        }
         if opts.warmup > 0 && round == 0 {
             let _ = wrk(opts.warmup, format!("warm{i}"));
         }
@@ -261,7 +274,7 @@ fn measure(
             }
         }
     }
-    let rss_kib = resident_kib(server.id());
+    let rss_kib = rss_kib.or_else(|| resident_kib(server.id()));
     let _ = std::fs::remove_file(&script);
     drop(server.stdin.take()); // the server prints its counters and exits
     for line in lines.map_while(Result::ok) {
@@ -278,6 +291,10 @@ fn measure(
 
 /// The scenarios, in the order they run in each round.
 const SCENARIOS: [&str; 4] = ["bare", "fresh", "replay", "fresh-ref"];
+
+/// The diagnostic scenarios, judged against no target: they run after every
+/// round of the others.
+const DIAGNOSTICS: [&str; 1] = ["fresh-ref"];
 
 /// The scenarios a peer server answers (it has no reference store).
 const PEER_SCENARIOS: [&str; 3] = ["bare", "fresh", "replay"];
