@@ -182,17 +182,34 @@ async fn docker(args: &[&str]) -> Result<String, String> {
 
 /// Sends signal `name` to every process `pids` names, with one `kill`.
 async fn signal(name: &str, pids: &[String]) -> Result<(), String> {
+    let mut pids = pids.to_vec();
+    // A process listed a moment ago may have exited since (a `docker exec`
+    // of a probe, say): `kill` then fails for it, having signalled the
+    // others. Signal again those still there (stopping or continuing a
+    // process twice is harmless); it fails only if a process that is still
+    // there could not be signalled, or if none is left.
+    for _ in 0..3 {
+        if kill(name, &pids).await? {
+            return Ok(());
+        }
+        pids.retain(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if pids.is_empty() {
+            return Err(format!("kill -{name}: every process listed has exited"));
+        }
+    }
+    Err(format!("kill -{name} {} failed", pids.join(" ")))
+}
+
+/// Sends signal `name` to `pids` with one `kill`; whether it reached all.
+async fn kill(name: &str, pids: &[String]) -> Result<bool, String> {
     let status = Command::new("kill")
         .arg(format!("-{name}"))
         .args(pids)
+        .stderr(std::process::Stdio::null())
         .status()
         .await
         .map_err(|e| format!("cannot run kill: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("kill -{name} {} failed: {status}", pids.join(" ")))
-    }
+    Ok(status.success())
 }
 
 /// Holds an exclusive lock on the SQLite database at `url` for `time`;
@@ -218,6 +235,24 @@ async fn lock_sqlite(url: &str, time: Duration) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_process_gone_since_it_was_listed_does_not_fail_the_signal() {
+        let mut live = Command::new("sleep").arg("30").spawn().unwrap();
+        let mut gone = Command::new("true").spawn().unwrap();
+        let gone_pid = gone.id().unwrap().to_string();
+        gone.wait().await.unwrap();
+        let live_pid = live.id().unwrap().to_string();
+
+        let both = [gone_pid.clone(), live_pid.clone()];
+        signal("STOP", &both).await.unwrap();
+        let state = std::fs::read_to_string(format!("/proc/{live_pid}/stat")).unwrap();
+        let state = state.rsplit(") ").next().unwrap().chars().next();
+        assert_eq!(state, Some('T'), "the live process was not stopped");
+        signal("CONT", &both).await.unwrap();
+        assert!(signal("CONT", &[gone_pid]).await.is_err());
+        live.kill().await.unwrap();
+    }
 
     #[test]
     fn a_cluster_url_names_every_node() {
